@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need from Debian's packages and builds the cached binaries.
+# Idempotent and quiet when everything is already there (a warm machine spends about a second here).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# command -> Debian package that provides it
+declare -A NEED=(
+  [initdb]=postgresql            # the real Postgres behind DBOS
+  [restic]=restic                # the peer tool in test/bench
+  [bwrap]=bubblewrap             # the local node agent maps pod volumes with it
+  [openssl]=openssl              # certificates for the local control plane
+  [curl]=curl                    # readiness probes in hack/env.sh
+)
+missing=()
+for cmd in "${!NEED[@]}"; do
+  if ! command -v "$cmd" >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/"$cmd" >/dev/null 2>&1; then
+    missing+=("${NEED[$cmd]}")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "[setup] installing Debian packages: ${missing[*]}" >&2
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+bash hack/build-binaries.sh all
