@@ -33,7 +33,13 @@ build_k8s() {
     printf 'package main\nimport (\n _ "k8s.io/kubernetes/cmd/kube-apiserver"\n _ "k8s.io/kubernetes/cmd/kube-controller-manager"\n _ "k8s.io/kubernetes/cmd/kubectl"\n)\nfunc main() {}\n' >tools.go
     go mod tidy >/dev/null 2>&1 || go mod tidy
     mkdir -p out
-    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o out/ \
+    # Stamp the version the way Kubernetes' own build does, so `kubectl version` and clients see 1.x.y.
+    local minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+    local x="" pkg
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      x+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+    done
+    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w$x" -o out/ \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
       k8s.io/kubernetes/cmd/kubectl

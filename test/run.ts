@@ -5,6 +5,7 @@
 // (control plane, Postgres, S3) from hack/env.sh, started here unless one is already exported.
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseSummary, type SuiteResult, tally } from './summary.ts';
@@ -71,15 +72,18 @@ function run(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv, timeo
   });
 }
 
-/** Starts (or reuses) the local environment and returns the variables it exports. */
+/**
+ * Reuses the environment the caller exported (`eval "$(npm run -s env:up)"` sets TRESOR_ENV_DIR), or
+ * starts a private one for this run in its own state directory and stops it afterwards, so a test run
+ * never stops an environment somebody else is using.
+ */
 async function envUp(): Promise<{ vars: Record<string, string>; started: boolean }> {
-  if (process.env.TRESOR_ENV_READY === '1') return { vars: {}, started: false };
-  const p = await run('bash', ['hack/env.sh', 'up'], process.env, 15 * 60_000);
+  if (process.env.TRESOR_ENV_DIR && process.env.KUBECONFIG && process.env.TRESOR_PG_URL) return { vars: {}, started: false };
+  const dir = join(tmpdir(), `tresor-test-${process.pid}`);
+  const p = await run('bash', ['hack/env.sh', 'up'], { ...process.env, TRESOR_ENV_DIR: dir }, 30 * 60_000);
   if (p.code !== 0) throw new Error(`hack/env.sh up failed (exit ${p.code}); see the output above`);
   const vars: Record<string, string> = {};
-  for (const m of p.output.matchAll(/^export ([A-Z_][A-Z0-9_]*)=(?:'([^']*)'|(\S*))$/gm)) {
-    vars[m[1]!] = m[2] ?? m[3] ?? '';
-  }
+  for (const m of p.output.matchAll(/^export ([A-Z_][A-Z0-9_]*)='([^']*)'$/gm)) vars[m[1]!] = m[2]!;
   return { vars, started: true };
 }
 
@@ -105,7 +109,7 @@ async function main(): Promise<number> {
   if (opts.filters.length > 0) files = files.filter((f) => opts.filters.some((x) => f.includes(x)));
   const needsEnv = files.some(needsEnvironment);
   const { vars, started } = needsEnv ? await envUp() : { vars: {}, started: false };
-  const env = { ...process.env, ...vars, TRESOR_ENV_READY: needsEnv ? '1' : '' };
+  const env = { ...process.env, ...vars };
   const results: SuiteResult[] = opts.skipChecks ? [] : await checks(env);
   try {
     for (const file of files) {
@@ -117,7 +121,7 @@ async function main(): Promise<number> {
       results.push(r);
     }
   } finally {
-    if (started && process.env.TRESOR_KEEP_ENV !== '1') await run('bash', ['hack/env.sh', 'down'], process.env, 120_000);
+    if (started && process.env.TRESOR_KEEP_ENV !== '1') await run('bash', ['hack/env.sh', 'down'], env, 120_000);
   }
   const t = tally(results);
   for (const r of results.filter((x) => x.failed > 0 || !x.complete)) console.log(`FAILED: ${r.file}`);
@@ -125,4 +129,11 @@ async function main(): Promise<number> {
   return t.failed > 0 ? 1 : 0;
 }
 
-process.exitCode = await main();
+try {
+  process.exitCode = await main();
+} catch (err) {
+  // Set-up failed before any suite ran: still print the closing line CI reads, and fail.
+  console.error(err);
+  console.log('\n0 passed, 1 failed, 0 skipped');
+  process.exitCode = 1;
+}
