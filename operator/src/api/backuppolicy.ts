@@ -1,0 +1,188 @@
+// BackupPolicy: which VMs to back up, when, into which vault, how consistent the snapshot must be, and
+// how long recovery points are kept.
+import { Type, type Static } from '@sinclair/typebox';
+import { ConsistencyLevels, Kinds, Reasons } from './constants.ts';
+import { CRON_SHAPE, isValidCron, isValidTimeZone } from './cron.ts';
+import { durationWithin } from './duration.ts';
+import { AGE_COLUMN, conditionColumn, type KindDefinition } from './kind.ts';
+import { bool, Conditions, duration, int, LabelSelector, list, localRef, name, obj, oneOf, rule, str, time } from './schema.ts';
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+
+const RETENTION_KEYS = ['keepLast', 'daily', 'weekly', 'monthly', 'yearly'] as const;
+
+const count = (what: string, max: number): ReturnType<typeof int> =>
+  int(`How many ${what} to keep (0 keeps none by this rule).`, { minimum: 0, maximum: max, default: 0 });
+
+const Retention = obj(
+  'How many recovery points to keep; a point is kept while any rule keeps it (like restic\'s and Azure\'s retention). At least one count must be positive.',
+  {
+    keepLast: Type.Optional(count('most recent recovery points', 1000)),
+    daily: Type.Optional(count('daily recovery points (the newest of each day)', 3650)),
+    weekly: Type.Optional(count('weekly recovery points (the newest of each ISO week)', 520)),
+    monthly: Type.Optional(count('monthly recovery points (the newest of each month)', 1200)),
+    yearly: Type.Optional(count('yearly recovery points (the newest of each year)', 100)),
+  },
+  {
+    'x-kubernetes-validations': [
+      rule<Record<string, number | undefined>>(
+        {
+          rule: RETENTION_KEYS.map((k) => `(has(self.${k}) && self.${k} > 0)`).join(' || '),
+          message: 'retention must keep something: set at least one of keepLast, daily, weekly, monthly, yearly above 0',
+        },
+        (s) => RETENTION_KEYS.some((k) => (s[k] ?? 0) > 0),
+      ),
+    ],
+  },
+);
+
+const Hook = obj('A command run inside the guest through the guest agent (guest-exec), around the freeze.', {
+  command: list(str('One argument.', { maxLength: 4096 }), 'The program and its arguments, run without a shell.', 64, { minItems: 1 }),
+  timeout: Type.Optional(
+    duration('How long the command may run before it counts as failed.', {
+      default: '5m',
+      'x-kubernetes-validations': [
+        rule(
+          { rule: "duration(self) >= duration('1s') && duration(self) <= duration('1h')", message: 'hook timeout must be between 1s and 1h' },
+          durationWithin(SECOND, HOUR),
+        ),
+      ],
+    }),
+  ),
+  onError: Type.Optional(
+    oneOf(['Continue', 'Fail'], 'On failure: Continue with a weaker consistency (recorded), or Fail the backup.', { default: 'Continue' }),
+  ),
+});
+
+const Transfer = obj('Limits on moving a VM\'s disks into the vault.', {
+  maxParallelDisks: Type.Optional(
+    int('Disks of one VM transferred at the same time (each in its own pod); cluster-wide limits apply on top.', {
+      minimum: 1,
+      maximum: 64,
+      default: 4,
+    }),
+  ),
+  bandwidthLimit: Type.Optional(
+    str('Upload limit per disk in bytes per second, as a quantity (e.g. 50Mi); unset means unlimited.', {
+      maxLength: 32,
+      pattern: '^[0-9]+(\\.[0-9]+)?(k|M|G|T|Ki|Mi|Gi|Ti)?$',
+    }),
+  ),
+  maxRetries: Type.Optional(int('How often a failed transfer pod is retried before the backup fails.', { minimum: 0, maximum: 10, default: 2 })),
+});
+
+/** BackupPolicy `.spec`. */
+export const BackupPolicySpec = obj('The schedule, selection, destination and retention of scheduled backups.', {
+  schedule: str(
+    'When to back up, as a cron expression of five fields (minute hour day-of-month month day-of-week) or a macro such as @daily, evaluated in timeZone.',
+    {
+      minLength: 1,
+      maxLength: 128,
+      'x-kubernetes-validations': [
+        rule<string>(
+          {
+            rule: `self.matches('${CRON_SHAPE}')`,
+            message: 'schedule must be a cron expression with five fields (minute hour day-of-month month day-of-week) or @hourly/@daily/@weekly/@monthly/@yearly',
+          },
+          isValidCron,
+        ),
+      ],
+    },
+  ),
+  timeZone: Type.Optional(
+    str('IANA time zone the schedule is evaluated in, e.g. Europe/Berlin.', {
+      minLength: 1,
+      maxLength: 64,
+      default: 'UTC',
+      'x-kubernetes-validations': [
+        rule<string>(
+          {
+            rule: "self.matches('^(UTC|GMT|[A-Z][A-Za-z]*(/[A-Za-z0-9_+-]+){1,2})$')",
+            message: 'timeZone must be an IANA time zone name such as UTC or Europe/Berlin',
+          },
+          isValidTimeZone,
+        ),
+      ],
+    }),
+  ),
+  vmSelector: LabelSelector,
+  vaultRef: localRef('BackupVault', 'The vault the recovery points go to.'),
+  retention: Retention,
+  instantRestore: Type.Optional(
+    obj('Keeping the newest CSI snapshot of each disk for fast restores (the snapshot tier).', {
+      keepFor: duration('How long the newest snapshot is kept after its backup; 0s deletes it as soon as the data is in the vault.', {
+        default: '0s',
+        'x-kubernetes-validations': [
+          rule({ rule: "duration(self) <= duration('720h')", message: 'instantRestore.keepFor must be at most 720h (30 days)' }, durationWithin(0, 720 * HOUR)),
+        ],
+      }),
+    }),
+  ),
+  consistency: Type.Optional(
+    oneOf(
+      ConsistencyLevels,
+      'The weakest consistency accepted; a backup that cannot reach it fails with reason ConsistencyNotMet. CrashConsistent accepts everything.',
+      { default: 'CrashConsistent' },
+    ),
+  ),
+  hooks: Type.Optional(
+    obj('Commands run in the guest right before the freeze (pre) and right after the thaw (post), e.g. to flush a database.', {
+      pre: Type.Optional(Hook),
+      post: Type.Optional(Hook),
+    }),
+  ),
+  freezeTimeout: Type.Optional(
+    duration('Longest time the guest stays frozen; the guest is thawed at this deadline even if snapshots are not cut yet.', {
+      default: '60s',
+      'x-kubernetes-validations': [
+        rule(
+          { rule: "duration(self) >= duration('1s') && duration(self) <= duration('10m')", message: 'freezeTimeout must be between 1s and 10m' },
+          durationWithin(SECOND, 10 * MINUTE),
+        ),
+      ],
+    }),
+  ),
+  transfer: Type.Optional(Transfer),
+  suspend: Type.Optional(bool('Stop scheduling new backups; running ones finish.', { default: false })),
+});
+/** BackupPolicy `.spec`. */
+export type BackupPolicySpec = Static<typeof BackupPolicySpec>;
+
+/** BackupPolicy `.status`. */
+export const BackupPolicyStatus = obj('What the scheduler last did and will do.', {
+  conditions: Type.Optional(Conditions),
+  lastScheduleTime: Type.Optional(time('The slot of the most recent scheduled run.')),
+  nextScheduleTime: Type.Optional(time('The next slot the schedule will fire at.')),
+  lastSuccessfulBackupTime: Type.Optional(time('When the most recent backup started by this policy succeeded.')),
+  protectedVMs: Type.Optional(int('VirtualMachines the selector currently matches.', { minimum: 0 })),
+  active: Type.Optional(list(name('Name of a VirtualMachineBackup.'), 'Backups started by this policy that are still running.', 1024)),
+});
+/** BackupPolicy `.status`. */
+export type BackupPolicyStatus = Static<typeof BackupPolicyStatus>;
+
+/** The BackupPolicy kind. */
+export const BackupPolicy: KindDefinition = {
+  kind: Kinds.BackupPolicy,
+  plural: 'backuppolicies',
+  singular: 'backuppolicy',
+  shortNames: ['tbp', 'tpolicy'],
+  description:
+    'BackupPolicy backs up the VirtualMachines its selector matches on a cron schedule into a BackupVault, ' +
+    'creating one VirtualMachineBackup per VM per run, and expires their recovery points by its retention. ' +
+    `Summary condition: Ready (reasons ${Reasons.Active}, ${Reasons.Suspended}, ${Reasons.VaultNotFound}, ${Reasons.VaultNotReady}, ${Reasons.InvalidSchedule}).`,
+  spec: BackupPolicySpec,
+  status: BackupPolicyStatus,
+  printerColumns: [
+    { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule', description: 'The cron schedule.' },
+    { name: 'Vault', type: 'string', jsonPath: '.spec.vaultRef.name', description: 'The destination vault.' },
+    { name: 'Consistency', type: 'string', jsonPath: '.spec.consistency', description: 'Weakest consistency accepted.', priority: 1 },
+    { name: 'Suspend', type: 'boolean', jsonPath: '.spec.suspend', description: 'Whether scheduling is suspended.' },
+    { name: 'VMs', type: 'integer', jsonPath: '.status.protectedVMs', description: 'VirtualMachines protected.' },
+    { name: 'Last Success', type: 'date', jsonPath: '.status.lastSuccessfulBackupTime', description: 'Most recent successful backup.' },
+    { name: 'Next', type: 'string', jsonPath: '.status.nextScheduleTime', description: 'Next scheduled run.', priority: 1 },
+    conditionColumn('Ready', 'Ready', 'status'),
+    AGE_COLUMN,
+  ],
+};
