@@ -1,0 +1,166 @@
+// `tresor` command line: vault init|verify|gc, disk backup|restore|list. Used by the transfer and restore pods and by people.
+import { access } from 'node:fs/promises';
+import { backupDisk } from '../mover/backup.ts';
+import { readChangedBlocks } from '../mover/changed-blocks.ts';
+import { parseSize } from '../mover/limits.ts';
+import { jsonLines } from '../mover/progress.ts';
+import { restoreDisk } from '../mover/restore.ts';
+import { gcVault } from '../vault/gc.ts';
+import { createKeyFile, readKeyFile } from '../vault/keys.ts';
+import { storeFromUrl } from '../vault/location.ts';
+import { verifyVault } from '../vault/verify.ts';
+import { Vault } from '../vault/vault.ts';
+import { optional, parseCount, parseDuration, parseOptions, required, UsageError } from './args.ts';
+
+const USAGE = `usage: tresor <group> <command> [options]
+
+  tresor vault init    --vault URL --key-file FILE [--block-size 1M]   (creates FILE with a new key if missing)
+  tresor vault verify  --vault URL --key-file FILE [--read-data] [--repair] [--json]
+  tresor vault gc      --vault URL --key-file FILE [--grace 1h] [--allow-empty] [--dry-run] [--json]
+  tresor disk backup   --vault URL --key-file FILE --source PATH --disk-id ID
+                       [--parent ID|auto|none] [--changed-blocks FILE] [--concurrency N] [--workers N]
+                       [--bandwidth 50M] [--progress] [--json]
+  tresor disk restore  --vault URL --key-file FILE --disk-id ID --target PATH [--backup ID|latest] [--progress] [--json]
+  tresor disk list     --vault URL --key-file FILE --disk-id ID [--json]
+
+  URL: file:///absolute/path  or  s3://bucket/prefix?endpoint=http://host:port  (credentials from AWS_* variables)
+  --changed-blocks FILE: one changed byte range per line, "OFFSET LENGTH" or {"byteOffset":N,"sizeBytes":N}
+  --progress: JSON lines {"event":"progress","bytesDone":N,"bytesTotal":N} on stderr
+`;
+
+type Opts = Record<string, string | boolean | undefined>;
+const COMMON = ['vault', 'key-file', 'json'];
+
+async function openVault(o: Opts): Promise<Vault> {
+  const store = storeFromUrl(required(o, 'vault'));
+  return Vault.open(store, await readKeyFile(required(o, 'key-file')));
+}
+
+function print(o: Opts, value: object, human: string): void {
+  process.stdout.write(o.json ? `${JSON.stringify(value)}\n` : `${human}\n`);
+}
+
+async function vaultInit(argv: string[]): Promise<number> {
+  const o = parseOptions(argv, [...COMMON, 'block-size']);
+  const keyFile = required(o, 'key-file');
+  const store = storeFromUrl(required(o, 'vault'));
+  const exists = await access(keyFile).then(() => true, () => false);
+  const key = exists ? await readKeyFile(keyFile) : await createKeyFile(keyFile);
+  const bs = optional(o, 'block-size');
+  const v = await Vault.init(store, key, bs ? parseSize(bs) : undefined);
+  print(o, { vaultId: v.config.vaultId, blockSize: v.config.blockSize, keyCreated: !exists }, `created vault ${v.config.vaultId} at ${store.location}${exists ? '' : ` with a new key in ${keyFile}`}`);
+  return 0;
+}
+
+async function vaultVerify(argv: string[]): Promise<number> {
+  const o = parseOptions(argv, [...COMMON, 'read-data', 'repair']);
+  const r = await verifyVault(await openVault(o), { readData: o['read-data'] === true, repair: o.repair === true });
+  const lines = [
+    `${r.ok ? 'OK' : 'DAMAGED'}: ${r.manifests} manifests, ${r.blocksReferenced} blocks referenced, ${r.blocksChecked} read back`,
+    ...r.badManifests.map((b) => `bad manifest ${b.name}: ${b.error}`),
+    ...r.missingBlocks.map((id) => `missing block ${id}`),
+    ...r.corruptBlocks.map((c) => `corrupt block ${c.id}: ${c.error}`),
+    ...r.damagedBackups.map((b) => `damaged backup ${b}`),
+    ...(r.quarantined ? [`moved ${r.quarantined} corrupt blocks to quarantine/; run 'tresor disk backup --parent none' of the damaged disks to re-upload them`] : []),
+  ];
+  print(o, r, lines.join('\n'));
+  return r.ok ? 0 : 1;
+}
+
+async function vaultGc(argv: string[]): Promise<number> {
+  const o = parseOptions(argv, [...COMMON, 'grace', 'allow-empty', 'dry-run']);
+  const grace = optional(o, 'grace');
+  const r = await gcVault(await openVault(o), {
+    ...(grace ? { graceMs: parseDuration(grace) } : {}),
+    allowEmpty: o['allow-empty'] === true,
+    dryRun: o['dry-run'] === true,
+  });
+  print(o, r, r.deferred ? `gc deferred: ${r.reason}` : `gc: ${r.blocksDeleted} of ${r.blocksSeen} blocks deleted (${r.bytesDeleted} bytes), ${r.keptForGrace} kept for the grace period`);
+  return 0;
+}
+
+async function diskBackup(argv: string[]): Promise<number> {
+  const o = parseOptions(argv, [...COMMON, 'source', 'disk-id', 'parent', 'changed-blocks', 'concurrency', 'workers', 'bandwidth', 'progress']);
+  const source = required(o, 'source');
+  await access(source).catch(() => {
+    throw new Error(`cannot read source ${source}: no such file or device`);
+  });
+  const changedFile = optional(o, 'changed-blocks');
+  const concurrency = optional(o, 'concurrency');
+  const workers = optional(o, 'workers');
+  const bandwidth = optional(o, 'bandwidth');
+  const r = await backupDisk({
+    vault: await openVault(o),
+    source,
+    diskId: required(o, 'disk-id'),
+    parent: optional(o, 'parent'),
+    changed: changedFile ? await readChangedBlocks(changedFile) : undefined,
+    ...(concurrency ? { uploadConcurrency: parseCount(concurrency, 'concurrency') } : {}),
+    ...(workers ? { workers: parseCount(workers, 'workers') } : {}),
+    ...(bandwidth ? { bandwidthBytesPerSecond: parseSize(bandwidth) } : {}),
+    onProgress: o.progress ? jsonLines() : undefined,
+  });
+  print(o, r, `backup ${r.backupId} of ${r.diskId}: ${r.type} (${r.reason}); read ${r.bytesRead} bytes, uploaded ${r.bytesUploaded} in ${r.blocksUploaded} blocks, ${r.durationMs} ms`);
+  return 0;
+}
+
+async function diskRestore(argv: string[]): Promise<number> {
+  const o = parseOptions(argv, [...COMMON, 'disk-id', 'backup', 'target', 'concurrency', 'progress']);
+  const concurrency = optional(o, 'concurrency');
+  const r = await restoreDisk({
+    vault: await openVault(o),
+    diskId: required(o, 'disk-id'),
+    backupId: optional(o, 'backup') ?? 'latest',
+    target: required(o, 'target'),
+    ...(concurrency ? { concurrency: parseCount(concurrency, 'concurrency') } : {}),
+    onProgress: o.progress ? jsonLines() : undefined,
+  });
+  print(o, r, `restored ${r.diskId}/${r.backupId} (${r.diskSize} bytes) to ${required(o, 'target')} in ${r.durationMs} ms`);
+  return 0;
+}
+
+async function diskList(argv: string[]): Promise<number> {
+  const o = parseOptions(argv, [...COMMON, 'disk-id']);
+  const v = await openVault(o);
+  const diskId = required(o, 'disk-id');
+  const out = [];
+  for (const id of await v.listBackups(diskId)) {
+    const h = (await v.getManifest(diskId, id)).header;
+    out.push({ backupId: id, parentId: h.parentId, type: h.type, createdAt: h.createdAt, diskSize: h.diskSize });
+  }
+  print(o, out, out.map((b) => `${b.backupId}  ${b.type}  ${b.diskSize} bytes  parent ${b.parentId ?? '-'}`).join('\n'));
+  return 0;
+}
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  'vault init': vaultInit,
+  'vault verify': vaultVerify,
+  'vault gc': vaultGc,
+  'disk backup': diskBackup,
+  'disk restore': diskRestore,
+  'disk list': diskList,
+};
+
+/** Runs the CLI and returns the exit code: 0 ok, 1 failed (or verify found damage), 2 bad usage. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [group, cmd, ...rest] = argv;
+  if (!group || group === '--help' || group === 'help') {
+    process.stdout.write(USAGE);
+    return group ? 0 : 2;
+  }
+  const fn = COMMANDS[`${group} ${cmd ?? ''}`];
+  if (!fn) {
+    process.stderr.write(`tresor: unknown command '${[group, cmd].filter(Boolean).join(' ')}'\n\n${USAGE}`);
+    return 2;
+  }
+  if (rest.includes('--help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    return await fn(rest);
+  } catch (err) {
+    process.stderr.write(`tresor ${group} ${cmd}: error: ${(err as Error).message}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
+}

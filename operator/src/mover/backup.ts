@@ -1,0 +1,226 @@
+// Backs up one disk (image file or block device) into a vault: read → hash → compress/encrypt → upload.
+import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { ID_BYTES } from '../vault/codec.ts';
+import { acquireLock, waitForNoLocks } from '../vault/locks.ts';
+import { type BackupStats, type BackupType, blockCount, idAt, type Manifest, ZERO_ID } from '../vault/manifest.ts';
+import { blockKey, checkDiskId, newBackupId, type Vault } from '../vault/vault.ts';
+import type { Extent } from './extents.ts';
+import { sourceLayout } from './extents.ts';
+import { Bandwidth, Semaphore } from './limits.ts';
+import { plan } from './plan.ts';
+import { defaultWorkers, WorkerPool } from './pool.ts';
+import { ProgressMeter, type ProgressSink } from './progress.ts';
+
+/** What to back up and how. */
+export interface BackupOptions {
+  readonly vault: Vault;
+  readonly source: string;
+  readonly diskId: string;
+  /** A backup id, 'auto' for the newest backup of this disk, or undefined for a full backup. */
+  readonly parent?: string | undefined;
+  readonly changed?: readonly Extent[] | undefined;
+  readonly uploadConcurrency?: number;
+  readonly bandwidthBytesPerSecond?: number;
+  readonly workers?: number;
+  readonly onProgress?: ProgressSink | undefined;
+  /** How long to wait for a running GC to finish before giving up. */
+  readonly gcWaitMs?: number;
+}
+
+/** What a finished backup reports (also printed by `tresor disk backup --json`). */
+export interface BackupResult extends BackupStats {
+  readonly backupId: string;
+  readonly diskId: string;
+  readonly parentId: string | null;
+  readonly type: BackupType;
+  readonly reason: string;
+  readonly diskSize: number;
+  readonly blockSize: number;
+  readonly blocks: number;
+}
+
+async function resolveParent(o: BackupOptions): Promise<{ parent: Manifest | undefined; why: string }> {
+  if (o.parent === undefined || o.parent === 'none') return { parent: undefined, why: 'no parent requested: full backup' };
+  if (o.parent === 'auto') {
+    const ids = await o.vault.listBackups(o.diskId);
+    const last = ids.at(-1);
+    if (!last) return { parent: undefined, why: `no earlier backup of disk ${o.diskId}: full backup` };
+    return { parent: await o.vault.getManifest(o.diskId, last), why: '' };
+  }
+  const have = await o.vault.listBackups(o.diskId);
+  if (!have.includes(o.parent)) {
+    throw new Error(`missing parent: backup ${o.parent} of disk ${o.diskId} is not in vault ${o.vault.store.location} (use --parent auto, or omit --parent for a full backup)`);
+  }
+  return { parent: await o.vault.getManifest(o.diskId, o.parent), why: '' };
+}
+
+interface Counters {
+  bytesRead: number;
+  bytesUploaded: number;
+  blocksUploaded: number;
+  blocksReused: number;
+  zeroBlocks: number;
+}
+
+/** One backup in progress: owns the buffers, the worker pool and the new block map. */
+class BackupRun {
+  private readonly o: BackupOptions;
+  private readonly fh: FileHandle;
+  private readonly pool: WorkerPool;
+  private readonly map: Buffer;
+  private readonly parentMap: Buffer | undefined;
+  private readonly size: number;
+  private readonly bs: number;
+  private readonly buffers: ArrayBuffer[] = [];
+  private readonly uploads: Semaphore;
+  private readonly bandwidth: Bandwidth;
+  private readonly meter: ProgressMeter;
+  readonly c: Counters = { bytesRead: 0, bytesUploaded: 0, blocksUploaded: 0, blocksReused: 0, zeroBlocks: 0 };
+
+  constructor(o: BackupOptions, src: { fh: FileHandle; size: number; parentMap: Buffer | undefined }, meterTotal: number) {
+    this.o = o;
+    this.fh = src.fh;
+    this.size = src.size;
+    this.bs = o.vault.config.blockSize;
+    this.parentMap = src.parentMap;
+    this.map = Buffer.alloc(blockCount(this.size, this.bs) * ID_BYTES);
+    this.pool = new WorkerPool(o.vault.keys, o.workers ?? defaultWorkers());
+    this.uploads = new Semaphore(o.uploadConcurrency ?? 8);
+    this.bandwidth = new Bandwidth(o.bandwidthBytesPerSecond ?? 0);
+    this.meter = new ProgressMeter('backup', meterTotal, o.onProgress);
+  }
+
+  /** Fills the map from the parent (changed-block mode) before reading what changed. */
+  keepParent(): void {
+    if (!this.parentMap) return;
+    this.parentMap.copy(this.map, 0, 0, Math.min(this.parentMap.length, this.map.length));
+  }
+
+  /** Reads and processes the listed blocks with a bounded number in flight; holes stay ZERO_ID. */
+  async readAll(reads: Iterable<number>, slots: number): Promise<void> {
+    const sem = new Semaphore(slots);
+    for (let i = 0; i < slots; i++) this.buffers.push(new ArrayBuffer(this.bs));
+    let failed: unknown;
+    const inflight = new Set<Promise<void>>();
+    for (const b of reads) {
+      await sem.acquire();
+      if (failed !== undefined) break;
+      const p = this.block(b)
+        .catch((err: unknown) => {
+          failed ??= err;
+        })
+        .finally(() => {
+          sem.release();
+          inflight.delete(p);
+        });
+      inflight.add(p);
+    }
+    await Promise.all(inflight);
+    if (failed !== undefined) throw failed;
+  }
+
+  private async block(b: number): Promise<void> {
+    const buf = this.buffers.pop();
+    if (!buf) throw new Error('buffer pool exhausted');
+    const len = Math.min(this.bs, this.size - b * this.bs);
+    const { bytesRead } = await this.fh.read(new Uint8Array(buf, 0, len), 0, len, b * this.bs);
+    if (bytesRead !== len) throw new Error(`short read at byte ${b * this.bs} of ${this.o.source}: source shrank during backup?`);
+    this.c.bytesRead += len;
+    const parentId = this.parentMap && b * ID_BYTES < this.parentMap.length ? idAt(this.parentMap, b) : undefined;
+    const parent = parentId && !parentId.equals(ZERO_ID) ? new Uint8Array(parentId).buffer : undefined;
+    const r = await this.pool.run({ op: 'hash', buf, len, seal: true, ...(parent ? { parent } : {}) }, [buf, ...(parent ? [parent] : [])]);
+    if (r.op !== 'hash') throw new Error(`unexpected worker answer ${r.op}`);
+    this.buffers.push(r.buf);
+    this.meter.add(len);
+    if (r.zero || !r.id) {
+      // Needed in changed-block mode, where the map starts as a copy of the parent's.
+      ZERO_ID.copy(this.map, b * ID_BYTES);
+      this.c.zeroBlocks++;
+      return;
+    }
+    const id = Buffer.from(r.id);
+    id.copy(this.map, b * ID_BYTES);
+    if (r.sealed) await this.store(id, Buffer.from(r.sealed));
+    else this.c.blocksReused++;
+  }
+
+  private async store(id: Buffer, sealed: Buffer): Promise<void> {
+    await this.uploads.acquire();
+    try {
+      const key = blockKey(id);
+      // Resume and dedup: an object already stored under this id holds these bytes (ids are keyed hashes).
+      if (await this.o.vault.store.has(key)) {
+        this.c.blocksReused++;
+        return;
+      }
+      await this.bandwidth.take(sealed.length);
+      await this.o.vault.store.put(key, sealed);
+      this.c.bytesUploaded += sealed.length;
+      this.c.blocksUploaded++;
+    } finally {
+      this.uploads.release();
+    }
+  }
+
+  /** The finished block map. */
+  result(): Buffer {
+    this.meter.finish();
+    return this.map;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+/** Runs one backup to completion: data first, then the manifest, so a crash never publishes a dangling manifest. */
+export async function backupDisk(o: BackupOptions): Promise<BackupResult> {
+  checkDiskId(o.diskId);
+  const started = Date.now();
+  const layout = await sourceLayout(o.source);
+  const lock = await acquireLock(o.vault.store, 'backup', o.diskId);
+  try {
+    // Our lock is written before we look for GC's: whichever of the two writes second sees the other.
+    await waitForNoLocks(o.vault.store, 'gc', o.gcWaitMs ?? 10 * 60_000);
+    const { parent, why } = await resolveParent(o);
+    const bs = o.vault.config.blockSize;
+    const p = plan({ diskSize: layout.size, blockSize: bs, data: layout.data, parent, parentWhy: why, changed: o.changed });
+    const fh = await openFile(o.source, 'r');
+    const run = new BackupRun(o, { fh, size: layout.size, parentMap: parent?.map }, Math.min(p.readCount * bs, layout.size));
+    try {
+      if (p.keepParent) run.keepParent();
+      await run.readAll(p.reads, 4 * (o.workers ?? defaultWorkers()) + (o.uploadConcurrency ?? 8));
+    } finally {
+      await Promise.all([run.close(), fh.close()]);
+    }
+    const map = run.result();
+    await o.vault.store.sync();
+    lock.assertFresh();
+    const backupId = newBackupId();
+    const stats: BackupStats = { ...run.c, durationMs: Date.now() - started };
+    await o.vault.putManifest({
+      map,
+      header: {
+        format: 'tresor-disk-manifest',
+        version: 1,
+        vaultId: o.vault.config.vaultId,
+        diskId: o.diskId,
+        backupId,
+        parentId: parent?.header.backupId ?? null,
+        createdAt: new Date().toISOString(),
+        diskSize: layout.size,
+        blockSize: bs,
+        type: p.type,
+        reason: p.reason,
+        stats,
+      },
+    });
+    const result: BackupResult = {
+      backupId, diskId: o.diskId, parentId: parent?.header.backupId ?? null, type: p.type, reason: p.reason,
+      diskSize: layout.size, blockSize: bs, blocks: map.length / ID_BYTES, ...stats, durationMs: Date.now() - started,
+    };
+    return result;
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,125 @@
+// Restores one disk backup onto a file or block device, checking every block before it is written.
+import { open as openFile, stat, type FileHandle } from 'node:fs/promises';
+import { blockCount, idAt, type Manifest, ZERO_ID } from '../vault/manifest.ts';
+import { blockKey, checkDiskId, type Vault } from '../vault/vault.ts';
+import { sourceLayout } from './extents.ts';
+import { Semaphore } from './limits.ts';
+import { defaultWorkers, WorkerPool } from './pool.ts';
+import { ProgressMeter, type ProgressSink } from './progress.ts';
+
+/** What to restore and where. */
+export interface RestoreOptions {
+  readonly vault: Vault;
+  readonly diskId: string;
+  /** A backup id, or 'latest'. */
+  readonly backupId: string;
+  readonly target: string;
+  readonly concurrency?: number;
+  readonly workers?: number;
+  readonly onProgress?: ProgressSink | undefined;
+}
+
+/** What a finished restore reports. */
+export interface RestoreResult {
+  readonly diskId: string;
+  readonly backupId: string;
+  readonly diskSize: number;
+  readonly bytesWritten: number;
+  readonly bytesDownloaded: number;
+  readonly zeroBlocks: number;
+  readonly durationMs: number;
+}
+
+async function loadManifest(o: RestoreOptions): Promise<Manifest> {
+  checkDiskId(o.diskId);
+  let id = o.backupId;
+  if (id === 'latest') {
+    const last = (await o.vault.listBackups(o.diskId)).at(-1);
+    if (!last) throw new Error(`no backup of disk ${o.diskId} in vault ${o.vault.store.location}`);
+    id = last;
+  }
+  return o.vault.getManifest(o.diskId, id);
+}
+
+/**
+ * Opens the target: a regular file (created if missing) is cut to the disk size so unwritten blocks read as
+ * zeros; a device must be at least the disk size, and its zero blocks are written explicitly.
+ */
+async function openTarget(target: string, size: number): Promise<{ fh: FileHandle; writeZeros: boolean }> {
+  const st = await stat(target).catch(() => undefined);
+  if (!st || st.isFile()) {
+    const fh = await openFile(target, st ? 'r+' : 'w+');
+    await fh.truncate(0);
+    await fh.truncate(size);
+    return { fh, writeZeros: false };
+  }
+  if (!st.isBlockDevice()) throw new Error(`restore target ${target} is neither a regular file nor a block device`);
+  const have = (await sourceLayout(target)).size;
+  if (have < size) throw new Error(`short target: ${target} has ${have} bytes, the backup needs ${size}`);
+  return { fh: await openFile(target, 'r+'), writeZeros: true };
+}
+
+/** Restores a backup; on any missing or corrupt block it stops and throws, having written only verified bytes. */
+export async function restoreDisk(o: RestoreOptions): Promise<RestoreResult> {
+  const started = Date.now();
+  const m = await loadManifest(o);
+  const { diskSize, blockSize: bs } = m.header;
+  const { fh, writeZeros } = await openTarget(o.target, diskSize);
+  const pool = new WorkerPool(o.vault.keys, o.workers ?? defaultWorkers());
+  const meter = new ProgressMeter('restore', diskSize, o.onProgress);
+  const c = { bytesWritten: 0, bytesDownloaded: 0, zeroBlocks: 0 };
+  const zeros = Buffer.alloc(bs);
+  const one = async (b: number): Promise<void> => {
+    const id = idAt(m.map, b);
+    const len = Math.min(bs, diskSize - b * bs);
+    if (id.equals(ZERO_ID)) {
+      c.zeroBlocks++;
+      if (writeZeros) await fh.write(zeros, 0, len, b * bs);
+      meter.add(len);
+      return;
+    }
+    const sealed = await o.vault.store.get(blockKey(id)).catch((err: unknown) => {
+      throw new Error(`block ${b} (offset ${b * bs}) of ${o.diskId}/${m.header.backupId}: ${(err as Error).message}`, { cause: err });
+    });
+    c.bytesDownloaded += sealed.length;
+    const ab = new Uint8Array(sealed).buffer;
+    const idBuf = new Uint8Array(id).buffer;
+    const r = await pool.run({ op: 'open', sealed: ab, id: idBuf }, [ab, idBuf]).catch((err: unknown) => {
+      throw new Error(`block ${b} (offset ${b * bs}) of ${o.diskId}/${m.header.backupId}: ${(err as Error).message}`, { cause: err });
+    });
+    if (r.op !== 'open' || r.plain.byteLength !== len) throw new Error(`block ${b} decoded to the wrong length`);
+    await fh.write(new Uint8Array(r.plain), 0, len, b * bs);
+    c.bytesWritten += len;
+    meter.add(len);
+  };
+  try {
+    await forEachBounded(blockCount(diskSize, bs), o.concurrency ?? 2 * (o.workers ?? defaultWorkers()) + 8, one);
+    await fh.sync();
+  } finally {
+    await Promise.all([fh.close(), pool.close()]);
+  }
+  meter.finish();
+  return { diskId: o.diskId, backupId: m.header.backupId, diskSize, ...c, durationMs: Date.now() - started };
+}
+
+/** Calls fn(0..n-1) with at most `limit` running; stops scheduling at the first failure and rethrows it. */
+export async function forEachBounded(n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
+  const sem = new Semaphore(limit);
+  let failed: unknown;
+  const inflight = new Set<Promise<void>>();
+  for (let i = 0; i < n && failed === undefined; i++) {
+    await sem.acquire();
+    if (failed !== undefined) break;
+    const p: Promise<void> = fn(i)
+      .catch((err: unknown) => {
+        failed ??= err;
+      })
+      .finally(() => {
+        sem.release();
+        inflight.delete(p);
+      });
+    inflight.add(p);
+  }
+  await Promise.all(inflight);
+  if (failed !== undefined) throw failed;
+}
