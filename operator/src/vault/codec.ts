@@ -25,7 +25,8 @@ export class CorruptObjectError extends Error {
 
 /** Computes a block's id: keyed BLAKE3 of its bytes under the vault's block-id key. */
 export function blockId(idKey: Buffer, data: Uint8Array): Buffer {
-  return Blake3Hasher.newKeyed(idKey).update(data).digestBuffer();
+  const view = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Blake3Hasher.newKeyed(idKey).update(view).digestBuffer();
 }
 
 function zstd(data: Uint8Array, level: number): Buffer {
