@@ -69,6 +69,22 @@ extendedKeyUsage=serverAuth,clientAuth"
   )
 }
 
+# The aggregation layer: the apiserver proxies aggregated APIs (the local node agent serves KubeVirt's
+# freeze subresource this way) with a client certificate from a CA of its own, as kubeadm sets it up.
+make_front_proxy_certs() {
+  local d=$ENV_DIR/pki
+  [[ -f $d/front-proxy-client.crt ]] && return 0
+  (
+    cd "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout front-proxy-ca.key -out front-proxy-ca.crt -days 3650 \
+      -subj "/CN=tresor-front-proxy-ca" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout front-proxy-client.key -out front-proxy-client.csr \
+      -subj "/CN=front-proxy-client" 2>/dev/null
+    openssl x509 -req -in front-proxy-client.csr -CA front-proxy-ca.crt -CAkey front-proxy-ca.key -CAcreateserial \
+      -out front-proxy-client.crt -days 3650 -extfile <(printf 'extendedKeyUsage=clientAuth\n') 2>/dev/null
+  )
+}
+
 write_kubeconfig() { # write_kubeconfig PORT
   local d=$ENV_DIR/pki b64='base64 -w0'
   cat >"$ENV_DIR/kubeconfig" <<EOF
@@ -108,7 +124,8 @@ start_etcd() {
 start_apiserver() {
   alive kube-apiserver && return 0
   local port d=$ENV_DIR/pki
-  port=$(free_port)
+  # Keep the port across a restart of the apiserver alone, so exported kubeconfigs stay valid.
+  if [[ -f $ENV_DIR/kube-apiserver.port ]]; then port=$(cat "$ENV_DIR/kube-apiserver.port"); else port=$(free_port); fi
   echo "$port" >"$ENV_DIR/kube-apiserver.port"
   write_kubeconfig "$port"
   # --endpoint-reconciler-type=none: the default reconciler would publish 127.0.0.1 as the `kubernetes`
@@ -120,7 +137,11 @@ start_apiserver() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$d/sa.pub" --service-account-signing-key-file="$d/sa.key" \
     --service-cluster-ip-range=10.0.0.0/24 --authorization-mode=RBAC --allow-privileged=true \
-    --endpoint-reconciler-type=none --profiling=false --cert-dir="$ENV_DIR/apiserver-certs"
+    --endpoint-reconciler-type=none --profiling=false --cert-dir="$ENV_DIR/apiserver-certs" \
+    --requestheader-client-ca-file="$d/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+    --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
+    --requestheader-extra-headers-prefix=X-Remote-Extra- \
+    --proxy-client-cert-file="$d/front-proxy-client.crt" --proxy-client-key-file="$d/front-proxy-client.key"
   wait_for kube-apiserver 120 bash -c "curl -sf --cacert '$d/ca.crt' --cert '$d/admin.crt' --key '$d/admin.key' https://127.0.0.1:$port/readyz | grep -qx ok"
 }
 
@@ -182,6 +203,7 @@ export TRESOR_S3_ENDPOINT=${q}http://127.0.0.1:$(cat "$ENV_DIR/versitygw.port")$
 export AWS_ACCESS_KEY_ID=$q$S3_ACCESS_KEY$q
 export AWS_SECRET_ACCESS_KEY=$q$S3_SECRET_KEY$q
 export AWS_REGION=$q$S3_REGION$q
+export TRESOR_FRONT_PROXY_CA=$q$ENV_DIR/pki/front-proxy-ca.crt$q
 EOF
 }
 
@@ -191,6 +213,7 @@ up() {
   # Another `up` (a parallel test run, a second shell) must not start a second set of servers.
   exec 9>"$ENV_DIR/.lock"; flock 9
   make_certs
+  make_front_proxy_certs
   start_etcd
   start_apiserver
   start_controller_manager
