@@ -3,13 +3,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { ConsistencyLevels, Kinds, Reasons } from './constants.ts';
 import { CRON_SHAPE, isValidCron, isValidTimeZone } from './cron.ts';
-import { durationWithin } from './duration.ts';
+import { durationRule } from './duration.ts';
 import { AGE_COLUMN, conditionColumn, type KindDefinition } from './kind.ts';
 import { bool, Conditions, duration, int, LabelSelector, list, localRef, name, obj, oneOf, rule, str, time } from './schema.ts';
-
-const SECOND = 1000;
-const MINUTE = 60 * SECOND;
-const HOUR = 60 * MINUTE;
 
 const RETENTION_KEYS = ['keepLast', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 
@@ -43,12 +39,7 @@ const Hook = obj('A command run inside the guest through the guest agent (guest-
   timeout: Type.Optional(
     duration('How long the command may run before it counts as failed.', {
       default: '5m',
-      'x-kubernetes-validations': [
-        rule(
-          { rule: "duration(self) >= duration('1s') && duration(self) <= duration('1h')", message: 'hook timeout must be between 1s and 1h' },
-          durationWithin(SECOND, HOUR),
-        ),
-      ],
+      'x-kubernetes-validations': [durationRule('hook timeout', '1s', '1h')],
     }),
   ),
   onError: Type.Optional(
@@ -114,9 +105,7 @@ export const BackupPolicySpec = obj('The schedule, selection, destination and re
     obj('Keeping the newest CSI snapshot of each disk for fast restores (the snapshot tier).', {
       keepFor: duration('How long the newest snapshot is kept after its backup; 0s deletes it as soon as the data is in the vault.', {
         default: '0s',
-        'x-kubernetes-validations': [
-          rule({ rule: "duration(self) <= duration('720h')", message: 'instantRestore.keepFor must be at most 720h (30 days)' }, durationWithin(0, 720 * HOUR)),
-        ],
+        'x-kubernetes-validations': [durationRule('instantRestore.keepFor', '0s', '720h')],
       }),
     }),
   ),
@@ -136,12 +125,7 @@ export const BackupPolicySpec = obj('The schedule, selection, destination and re
   freezeTimeout: Type.Optional(
     duration('Longest time the guest stays frozen; the guest is thawed at this deadline even if snapshots are not cut yet.', {
       default: '60s',
-      'x-kubernetes-validations': [
-        rule(
-          { rule: "duration(self) >= duration('1s') && duration(self) <= duration('10m')", message: 'freezeTimeout must be between 1s and 10m' },
-          durationWithin(SECOND, 10 * MINUTE),
-        ),
-      ],
+      'x-kubernetes-validations': [durationRule('freezeTimeout', '1s', '10m')],
     }),
   ),
   transfer: Type.Optional(Transfer),

@@ -1,5 +1,5 @@
 // Go-style durations (`90s`, `1h30m`, `250ms`) as the API's duration fields hold them.
-import { DURATION_PATTERN } from './schema.ts';
+import { DURATION_PATTERN, rule, type Rule } from './schema.ts';
 
 const UNIT_MS: Readonly<Record<string, number>> = { ns: 1e-6, us: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -21,4 +21,18 @@ export function durationWithin(minMs: number, maxMs: number): (text: string) => 
       return false;
     }
   };
+}
+
+/**
+ * A CEL range rule on a duration field and its JavaScript twin. The rule first re-checks the pattern so
+ * that a malformed value gets only the pattern's error, not also a CEL type-conversion error.
+ */
+export function durationRule(what: string, min: string, max: string): Rule {
+  return rule(
+    {
+      rule: `!self.matches('${DURATION_PATTERN}') || (duration(self) >= duration('${min}') && duration(self) <= duration('${max}'))`,
+      message: `${what} must be between ${min} and ${max}`,
+    },
+    durationWithin(parseDuration(min), parseDuration(max)),
+  );
 }

@@ -40,7 +40,7 @@ type Opts = Record<string, unknown>;
 const NAME_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const LABEL_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
 /** Go duration syntax (`90s`, `1h30m`, `500ms`), which CEL's `duration()` parses. */
-export const DURATION_PATTERN = '^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$';
+export const DURATION_PATTERN = '^([0-9]+([.][0-9]+)?(ns|us|ms|s|m|h))+$';
 
 /** A string field. */
 export function str(description: string, opts: Opts = {}): ReturnType<typeof Type.String> {
