@@ -1,9 +1,11 @@
 // Writing the generated CRDs into a directory and checking a directory against what the schemas generate
-// (the drift check CI runs). Only files named like generated CRDs are ours; anything else there is left alone.
+// (the drift check CI runs), and the same for the generated sections of docs/api/*.md. Only files named like
+// generated CRDs are ours; anything else there is left alone.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GROUP } from './constants.ts';
 import { renderAll } from './crd.ts';
+import { docPagePath, hasFieldMarkers, renderDocPage } from './docs.ts';
 import type { KindDefinition } from './kind.ts';
 
 /** One file that differs from what the schemas generate. */
@@ -67,5 +69,42 @@ export function verifyCrds(dir: string, defs: readonly KindDefinition[]): Drift[
 /** The report `hack/verify-crds.ts` prints for drift. */
 export function formatDrift(drift: readonly Drift[], dir: string): string {
   const lines = drift.map((d) => `${d.problem}: ${d.file}\n${d.detail}`);
-  return `CRDs in ${dir} are out of date with operator/src/api (${drift.length} file(s)); run: npm run update:crds\n\n${lines.join('\n\n')}\n`;
+  return `Generated API files (CRDs in ${dir}, docs/api) are out of date with operator/src/api (${drift.length} file(s)); run: npm run update:crds\n\n${lines.join('\n\n')}\n`;
+}
+
+/** Rewrites the generated sections of every kind's page under `root`/docs/api; returns the pages changed. */
+export function writeDocs(root: string, defs: readonly KindDefinition[]): string[] {
+  const changed: string[] = [];
+  for (const def of defs) {
+    const path = join(root, docPagePath(def));
+    if (!existsSync(path)) continue;
+    const text = readFileSync(path, 'utf8');
+    const next = renderDocPage(text, def, (p) => readFileSync(join(root, p), 'utf8'));
+    if (next !== text) {
+      writeFileSync(path, next);
+      changed.push(docPagePath(def));
+    }
+  }
+  return changed;
+}
+
+/** Compares the generated sections of the API pages with what the schemas and examples give. */
+export function verifyDocs(root: string, defs: readonly KindDefinition[]): Drift[] {
+  const drift: Drift[] = [];
+  for (const def of defs) {
+    const file = docPagePath(def);
+    const path = join(root, file);
+    if (!existsSync(path)) {
+      drift.push({ file, problem: 'missing', detail: `${path} does not exist; every kind has a page` });
+      continue;
+    }
+    const text = readFileSync(path, 'utf8');
+    if (!hasFieldMarkers(text)) {
+      drift.push({ file, problem: 'changed', detail: `${file} lacks the BEGIN/END GENERATED: fields markers` });
+      continue;
+    }
+    const expected = renderDocPage(text, def, (p) => readFileSync(join(root, p), 'utf8'));
+    if (expected !== text) drift.push({ file, problem: 'changed', detail: lineDiff(expected, text, file) });
+  }
+  return drift;
 }

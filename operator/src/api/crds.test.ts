@@ -11,7 +11,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CATEGORY, GROUP } from './constants.ts';
 import { buildCrd, crdFileName, openApiSchema, type JsonSchema } from './crd.ts';
-import { lineDiff, verifyCrds, writeCrds } from './crdfiles.ts';
+import { lineDiff, verifyCrds, verifyDocs, writeCrds, writeDocs } from './crdfiles.ts';
+import { docPagePath, fieldTable } from './docs.ts';
+import { cpSync, mkdirSync } from 'node:fs';
 import { ALL_KINDS } from './kinds.ts';
 import { BackupPolicy } from './backuppolicy.ts';
 import { CHECK, type Rule } from './schema.ts';
@@ -73,6 +75,30 @@ t('drift check fails for a missing file and for a stale file of a kind that no l
   const problems = verifyCrds(ctx.tmp, ALL_KINDS).map((d) => `${d.problem} ${d.file}`).sort();
   assert.equal(problems, [`missing ${crdFileName(BackupPolicy)}`, `unexpected ${GROUP}_gadgets.yaml`]);
   assert.is(verifyScript(ctx.tmp).code, 1);
+});
+
+t('the API pages carry the current field reference and the examples verbatim', () => {
+  assert.equal(verifyDocs(root, ALL_KINDS), []);
+  for (const def of ALL_KINDS) {
+    const page = readFileSync(join(root, docPagePath(def)), 'utf8');
+    assert.ok(page.includes(fieldTable(def)), `${def.kind}: field table`);
+    assert.match(page, /```yaml\napiVersion: |```yaml\n#/, `${def.kind}: an example`);
+  }
+});
+
+t('docs drift is caught: an example edited without regenerating its page', (ctx) => {
+  for (const d of ['docs/api', 'crds/examples']) {
+    mkdirSync(join(ctx.tmp, d), { recursive: true });
+    cpSync(join(root, d), join(ctx.tmp, d), { recursive: true });
+  }
+  assert.equal(verifyDocs(ctx.tmp, ALL_KINDS), []);
+  const ex = join(ctx.tmp, 'crds/examples/backuppolicy.yaml');
+  writeFileSync(ex, readFileSync(ex, 'utf8').replace('daily: 7', 'daily: 8'));
+  const drift = verifyDocs(ctx.tmp, ALL_KINDS);
+  assert.equal(drift.map((d) => d.file), [docPagePath(BackupPolicy)]);
+  assert.match(drift[0]!.detail, /^-\s+daily: 8$/m);
+  assert.equal(writeDocs(ctx.tmp, ALL_KINDS), [docPagePath(BackupPolicy)], 'update rewrites exactly that page');
+  assert.equal(verifyDocs(ctx.tmp, ALL_KINDS), []);
 });
 
 t('lineDiff shows only the changed lines with context', () => {
