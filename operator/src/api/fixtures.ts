@@ -46,7 +46,7 @@ const DIGEST = `sha256:${'ab'.repeat(32)}`;
 
 /** A valid RecoveryPoint with two disks. */
 export function recoveryPoint(name = 'point'): TresorObject {
-  const disk = (n: string): Record<string, unknown> => ({ name: n, manifestId: `m-${n}`, type: 'Full', sizeBytes: 1048576, digest: DIGEST });
+  const disk = (n: string): Record<string, unknown> => ({ name: n, vaultDiskId: `ns.vm-1.${n}`, manifestId: `20261127T010000000Z-${n}`, type: 'Full', sizeBytes: 1048576, digest: DIGEST });
   return {
     apiVersion: API_VERSION,
     kind: 'RecoveryPoint',
@@ -203,6 +203,7 @@ function pointCases(): BadCase[] {
     create('digest that is no digest', 'spec.disks[0].digest', (o) => (spec(o).disks[0].digest = 'md5')),
     create('recovery point without disks', 'spec.disks', (o) => (spec(o).disks = []), ['at least one disk']),
     create('negative size', 'spec.sizeBytes', (o) => (spec(o).sizeBytes = -5)),
+    create('vault disk id with a slash', 'spec.disks[0].vaultDiskId', (o) => (spec(o).disks[0].vaultDiskId = 'ns/vm-1/root')),
     create('the same disk twice', 'spec.disks[1]', (o) => (spec(o).disks[1].name = 'root')),
     create('unknown consistency on a recovery point', 'spec.consistency', (o) => (spec(o).consistency = 'Mostly')),
   ];

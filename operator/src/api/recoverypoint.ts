@@ -4,17 +4,18 @@ import { Type, type Static } from '@sinclair/typebox';
 import { BackupTypes, ConditionTypes, ConsistencyLevels, Kinds, RecoveryPointTiers } from './constants.ts';
 import { AGE_COLUMN, conditionColumn, type KindDefinition } from './kind.ts';
 import { Conditions, immutable, int, label, list, listMap, localRef, name, obj, oneOf, opaque, rule, str, time } from './schema.ts';
-import { Digest, ManifestId, VolumeMode } from './virtualmachinebackup.ts';
+import { Digest, ManifestId, VaultDiskId, VolumeMode } from './virtualmachinebackup.ts';
 
 /** One disk as recorded in a recovery point. */
 export const RecoveryPointDisk = obj('One disk of the VM as it is stored in the vault.', {
   name: label('Name of the volume in the captured VM spec.'),
-  manifestId: ManifestId('The disk\'s manifest (block map) in the vault.'),
+  vaultDiskId: VaultDiskId('The disk\'s id in the vault; with manifestId it names the manifest to restore from.'),
+  manifestId: ManifestId('The backup id of the disk\'s manifest (block map) in the vault.'),
   parentManifestId: Type.Optional(ManifestId('The manifest this one is incremental to; absent for a full backup.')),
   type: oneOf(BackupTypes, 'Whether this disk\'s backup was Full or Incremental (restores never need the parent chain).'),
   sizeBytes: int('Logical size of the disk; a restore needs a PVC at least this large.', { minimum: 0 }),
   storedBytes: Type.Optional(int('Bytes this backup added to the vault.', { minimum: 0 })),
-  digest: Digest('Digest of the disk\'s content, checked after a restore.'),
+  digest: Type.Optional(Digest('Digest of the disk\'s content (algorithm:hex), checked after a restore when present.')),
   volumeMode: Type.Optional(VolumeMode),
   storageClassName: Type.Optional(str('Storage class of the source PVC, the default for restores.', { maxLength: 253 })),
   accessModes: Type.Optional(

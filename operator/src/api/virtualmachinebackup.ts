@@ -14,6 +14,10 @@ export const ManifestId = (description: string): ReturnType<typeof str> =>
 export const Digest = (description: string): ReturnType<typeof str> =>
   str(description, { maxLength: 160, pattern: '^[a-z0-9-]+:[a-f0-9]{32,128}$' });
 
+/** The vault's identifier of a disk's backup history (the data mover's `--disk-id`). */
+export const VaultDiskId = (description: string): ReturnType<typeof str> =>
+  str(description, { minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
+
 /** The volume mode of a disk's PVC. */
 export const VolumeMode = oneOf(['Block', 'Filesystem'], 'Volume mode of the disk\'s PVC (Filesystem PVCs hold disk.img).');
 
@@ -35,8 +39,10 @@ export const DiskBackupStatus = obj(
       oneOf(FallbackReasons, 'Why the type or change detection is weaker than requested; set whenever type differs from requestedType.'),
     ),
     fallbackMessage: Type.Optional(str('Details of the fallback, for people.', { maxLength: 1024 })),
-    parentManifestId: Type.Optional(ManifestId('The manifest of the previous backup of this disk that the incremental is based on.')),
-    manifestId: Type.Optional(ManifestId('The manifest this backup wrote.')),
+    vaultDiskId: Type.Optional(VaultDiskId('The disk\'s id in the vault, under which its backups (manifests) are listed.')),
+    parentManifestId: Type.Optional(ManifestId('The backup id (manifest) of the previous backup of this disk that the incremental is based on.')),
+    manifestId: Type.Optional(ManifestId('The backup id (manifest) this backup wrote.')),
+    blockSize: Type.Optional(int('Block size of the manifest in bytes.', { minimum: 1 })),
     digest: Type.Optional(Digest('Digest of the disk\'s content as the vault recorded it.')),
     bytesRead: Type.Optional(int('Bytes read from the snapshot.', { minimum: 0 })),
     bytesUploaded: Type.Optional(int('Bytes uploaded to the vault after deduplication, compression and encryption.', { minimum: 0 })),
