@@ -126,6 +126,20 @@ export const Reasons = {
 /** A Tresor condition reason. */
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
 
+/** Why a snapshot reached the consistency level it did (VirtualMachineBackup `status.consistency.reason`). */
+export const ConsistencyReasons = [
+  Reasons.VSSSucceeded,
+  Reasons.ApplicationHooksSucceeded,
+  Reasons.NoApplicationHooks,
+  Reasons.HookFailed,
+  Reasons.VirtualMachineStopped,
+  Reasons.GuestAgentNotConnected,
+  Reasons.FreezeFailed,
+  Reasons.FreezeTimedOut,
+] as const;
+/** A reason for a consistency level. */
+export type ConsistencyReason = (typeof ConsistencyReasons)[number];
+
 /** Why a disk's backup was full although incremental was possible in principle. */
 export const FallbackReasons = [
   Reasons.FullRequested,

@@ -192,6 +192,13 @@ function backupCases(): BadCase[] {
       path: 'status.disks[0].fallbackReason',
       mentions: ['must say why in fallbackReason'],
     },
+    {
+      name: 'consistency recorded without a known reason',
+      operation: 'status',
+      object: b,
+      changed: edited(b, (o) => (o.status = { consistency: { level: 'CrashConsistent', reason: 'BadLuck' } })),
+      path: 'status.consistency.reason',
+    },
   ];
 }
 

@@ -2,7 +2,7 @@
 // now") — and everything it observed: the consistency reached and why, and per disk the type of backup,
 // the reason for any fallback, the bytes moved and the progress.
 import { Type, type Static } from '@sinclair/typebox';
-import { BackupTypes, ChangeDetectionMethods, ConditionTypes, ConsistencyLevels, FallbackReasons, Kinds } from './constants.ts';
+import { BackupTypes, ChangeDetectionMethods, ConditionTypes, ConsistencyLevels, ConsistencyReasons, FallbackReasons, Kinds } from './constants.ts';
 import { AGE_COLUMN, conditionColumn, type KindDefinition } from './kind.ts';
 import { bool, Conditions, immutable, int, label, listMap, localRef, name, obj, oneOf, PhaseField, Progress, rule, str, time } from './schema.ts';
 
@@ -111,10 +111,7 @@ export const VirtualMachineBackupStatus = obj('How the job went, step by step an
   consistency: Type.Optional(
     obj('The consistency the snapshot reached, and why not a stronger one.', {
       level: oneOf(ConsistencyLevels, 'The consistency reached.'),
-      reason: str('CamelCase reason for this level, e.g. ApplicationHooksSucceeded, GuestAgentNotConnected, FreezeFailed.', {
-        minLength: 1,
-        maxLength: 128,
-      }),
+      reason: oneOf(ConsistencyReasons, 'Why the snapshot reached this level and not a stronger one.'),
       message: Type.Optional(str('Details, e.g. the freeze error.', { maxLength: 4096 })),
     }),
   ),
