@@ -1,0 +1,48 @@
+// A small CRD of the runtime's own (with a status subresource) for runtime integration tests, applied
+// idempotently. Note: client-node's typed models spell schema extensions in snake case
+// (x_kubernetes_preserve_unknown_fields); the kebab-case key would be silently dropped on serialisation.
+import { ApiextensionsV1Api, type KubeConfig, type V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { eventually } from '../harness.ts';
+
+/** The test resource's coordinates. */
+export const WIDGET = Object.freeze({ group: 'runtime-test.tresor.io', version: 'v1', plural: 'widgets', kind: 'Widget' });
+
+const crd: V1CustomResourceDefinition = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  metadata: { name: `${WIDGET.plural}.${WIDGET.group}` },
+  spec: {
+    group: WIDGET.group,
+    scope: 'Namespaced',
+    names: { plural: WIDGET.plural, singular: 'widget', kind: WIDGET.kind, listKind: 'WidgetList' },
+    versions: [{
+      name: WIDGET.version, served: true, storage: true,
+      subresources: { status: {} },
+      schema: { openAPIV3Schema: {
+        type: 'object',
+        properties: {
+          spec: { type: 'object', x_kubernetes_preserve_unknown_fields: true },
+          status: { type: 'object', x_kubernetes_preserve_unknown_fields: true },
+        },
+      } },
+    }],
+  },
+};
+
+/** Creates the Widget CRD if missing and waits until it is served. */
+export async function ensureWidgetCrd(kc: KubeConfig): Promise<void> {
+  const ext = kc.makeApiClient(ApiextensionsV1Api);
+  try {
+    await ext.createCustomResourceDefinition({ body: crd });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+    // Already there (maybe from an older run with another schema): bring it to this definition.
+    const cur = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! });
+    const body = { ...crd, metadata: { ...crd.metadata, resourceVersion: cur.metadata?.resourceVersion } };
+    await ext.replaceCustomResourceDefinition({ name: crd.metadata!.name!, body });
+  }
+  await eventually('widgets CRD established', async () => {
+    const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! });
+    return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+  }, 30_000);
+}
