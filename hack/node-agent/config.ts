@@ -1,0 +1,51 @@
+// The agent's command line, parsed once into a frozen object that every part is handed.
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Which pending pods the agent's mini scheduler binds to its node. */
+export type ScheduleMode = 'any' | 'selected';
+
+/** Everything the agent was told on its command line. */
+export interface AgentConfig {
+  readonly stateDir: string;
+  readonly nodeName: string;
+  /** `any`: every pending pod whose nodeSelector this node satisfies; `selected`: only pods naming this node. */
+  readonly schedule: ScheduleMode;
+  /** The repository root: what every container image maps to. */
+  readonly repoRoot: string;
+  /** CA that signs the apiserver's front-proxy client certificate (aggregated API callers). */
+  readonly frontProxyCa: string | undefined;
+  /** Serve KubeVirt's freeze/unfreeze subresources and register the APIService. */
+  readonly aggregatedApi: boolean;
+  readonly verbose: boolean;
+}
+
+/** The node name used when none is given. */
+export const DEFAULT_NODE_NAME = 'tresor-local-node';
+
+const USAGE = 'usage: node-agent --state-dir DIR [--node-name N] [--schedule any|selected] [--front-proxy-ca FILE] [--no-aggregated-api] [--verbose]';
+
+/** Parses the agent's arguments; throws the usage line on a mistake. */
+export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): AgentConfig {
+  const flags = new Map<string, string>();
+  const bools = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--no-aggregated-api' || a === '--verbose') bools.add(a);
+    else if (a.startsWith('--') && argv[i + 1] !== undefined) flags.set(a, argv[++i]!);
+    else throw new Error(`unexpected argument ${a}\n${USAGE}`);
+  }
+  const stateDir = flags.get('--state-dir');
+  if (!stateDir) throw new Error(`--state-dir is required\n${USAGE}`);
+  const schedule = flags.get('--schedule') ?? 'any';
+  if (schedule !== 'any' && schedule !== 'selected') throw new Error(`--schedule must be any or selected\n${USAGE}`);
+  return Object.freeze({
+    stateDir: resolve(stateDir),
+    nodeName: flags.get('--node-name') ?? DEFAULT_NODE_NAME,
+    schedule,
+    repoRoot: fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, ''),
+    frontProxyCa: flags.get('--front-proxy-ca') ?? env.TRESOR_FRONT_PROXY_CA,
+    aggregatedApi: !bools.has('--no-aggregated-api'),
+    verbose: bools.has('--verbose'),
+  });
+}

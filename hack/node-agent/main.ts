@@ -1,0 +1,51 @@
+// The local node agent: what the local control plane lacks to behave like a cluster with nodes, a CSI
+// driver with snapshots and KubeVirt (see docs/local-node-agent.md). Run it as
+//   npx node hack/node-agent/main.ts --state-dir DIR [--node-name N] [--schedule any|selected]
+// It prints `node-agent ready` on stdout once every part is running, and stops cleanly on SIGTERM/SIGINT.
+import { mkdirSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { parseArgs } from './config.ts';
+import { errMsg, makeLog } from './log.ts';
+import { registerNode } from './node.ts';
+import { PodController } from './pods.ts';
+import { makeRest } from './rest.ts';
+
+/** Starts every part of the agent and returns a function that stops them in reverse order. */
+export async function startAgent(argv: readonly string[]): Promise<() => Promise<void>> {
+  const cfg = parseArgs(argv, process.env);
+  const log = makeLog(`node-agent[${cfg.nodeName}]`, cfg.verbose);
+  mkdirSync(cfg.stateDir, { recursive: true });
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const rest = makeRest(kc);
+  const node = await registerNode(rest, cfg, log);
+  const pods = new PodController(cfg, rest, log);
+  pods.start(kc);
+  return async () => {
+    await pods.stop();
+    await node.stop();
+  };
+}
+
+async function main(): Promise<void> {
+  const stop = await startAgent(process.argv.slice(2));
+  process.stdout.write('node-agent ready\n');
+  let stopping = false;
+  const onSignal = (): void => {
+    if (stopping) return;
+    stopping = true;
+    stop().then(() => process.exit(0), (err: unknown) => {
+      process.stderr.write(`node-agent: stopping: ${errMsg(err)}\n`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+if (import.meta.main) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`node-agent: ${errMsg(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,121 @@
+// The local node agent as kubelet + scheduler: a pod that selects the agent's node is bound to it, its
+// command runs as a local process (env from the downward API and secrets, secret volumes mounted), and
+// its status reads as kubelet's would: phase, exit code, termination message; deleting a running pod
+// kills its process and removes the pod.
+import { spawnSync } from 'node:child_process';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { startAgentProcess, type AgentProcess } from '../../hack/node-agent/testing.ts';
+import { createNamespace, deleteNamespace, eventually, kubeConfig, uniqueSuffix } from '../harness.ts';
+
+const core = kubeConfig().makeApiClient(CoreV1Api);
+const t = suite<{ ns: string; agent: AgentProcess | undefined }>('node agent: pods', { ns: '', agent: undefined });
+
+t.before(async (ctx) => {
+  ctx.agent = await startAgentProcess({ nodeName: `na-pods-${uniqueSuffix()}` });
+  ctx.ns = await createNamespace('node-agent-pods');
+});
+
+t.after(async (ctx) => {
+  if (ctx.ns) await deleteNamespace(ctx.ns);
+  await ctx.agent?.stop();
+});
+
+function pod(name: string, node: string, spec: Partial<NonNullable<V1Pod['spec']>>): V1Pod {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name },
+    spec: { restartPolicy: 'Never', nodeSelector: { 'kubernetes.io/hostname': node }, containers: [], ...spec },
+  };
+}
+
+async function finished(ns: string, name: string): Promise<V1Pod> {
+  return eventually(`pod ${name} to finish`, async () => {
+    const p = await core.readNamespacedPod({ namespace: ns, name });
+    return p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed' ? p : undefined;
+  }, 60_000);
+}
+
+t('a pod runs on the agent\'s node and reports Succeeded, exit code 0 and its termination message', async ({ ns, agent }) => {
+  await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: 'creds' }, stringData: { user: 'alice', file: 'from-a-volume' } } });
+  await core.createNamespacedPod({ namespace: ns, body: pod('ok', agent!.nodeName, {
+    containers: [{
+      name: 'main', image: 'busybox',
+      command: ['sh', '-c', 'printf "%s %s %s %s" "$MY_NAME" "$MY_NS" "$USER_NAME" "$(cat /etc/creds/file)" > /dev/termination-log'],
+      env: [
+        { name: 'MY_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        { name: 'MY_NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+        { name: 'USER_NAME', valueFrom: { secretKeyRef: { name: 'creds', key: 'user' } } },
+      ],
+      volumeMounts: [{ name: 'creds', mountPath: '/etc/creds' }],
+    }],
+    volumes: [{ name: 'creds', secret: { secretName: 'creds' } }],
+  }) });
+  const p = await finished(ns, 'ok');
+  assert.is(p.spec?.nodeName, agent!.nodeName, 'bound to the agent\'s node');
+  assert.is(p.status?.phase, 'Succeeded');
+  const term = p.status?.containerStatuses?.[0]?.state?.terminated;
+  assert.is(term?.exitCode, 0);
+  assert.is(term?.reason, 'Completed');
+  assert.is(term?.message, `ok ${ns} alice from-a-volume`);
+  assert.ok(term?.startedAt && term.finishedAt, 'start and finish times reported');
+});
+
+t('a failing pod reports Failed with its exit code; FallbackToLogsOnError gives the log tail', async ({ ns, agent }) => {
+  await core.createNamespacedPod({ namespace: ns, body: pod('fails', agent!.nodeName, {
+    containers: [{
+      name: 'main', image: 'busybox', terminationMessagePolicy: 'FallbackToLogsOnError',
+      command: ['sh', '-c', 'echo first line; echo something broke >&2; exit 7'],
+    }],
+  }) });
+  const p = await finished(ns, 'fails');
+  assert.is(p.status?.phase, 'Failed');
+  const term = p.status?.containerStatuses?.[0]?.state?.terminated;
+  assert.is(term?.exitCode, 7);
+  assert.is(term?.reason, 'Error');
+  assert.match(term?.message ?? '', /something broke/);
+});
+
+t('a termination message is bounded to 4096 bytes', async ({ ns, agent }) => {
+  await core.createNamespacedPod({ namespace: ns, body: pod('long', agent!.nodeName, {
+    containers: [{ name: 'main', image: 'busybox', command: ['sh', '-c', 'head -c 10000 /dev/zero | tr "\\0" x > /dev/termination-log'] }],
+  }) });
+  const p = await finished(ns, 'long');
+  assert.is(p.status?.containerStatuses?.[0]?.state?.terminated?.message?.length, 4096);
+});
+
+t('restartPolicy OnFailure runs a failing container again', async ({ ns, agent }) => {
+  await core.createNamespacedPod({ namespace: ns, body: pod('retry', agent!.nodeName, {
+    restartPolicy: 'OnFailure',
+    containers: [{ name: 'main', image: 'busybox', command: ['sh', '-c', 'f=/tmp/na-retry-$MARK; if [ -e $f ]; then rm $f; exit 0; fi; touch $f; exit 1'],
+      env: [{ name: 'MARK', value: uniqueSuffix() }] }],
+  }) });
+  const p = await finished(ns, 'retry');
+  assert.is(p.status?.phase, 'Succeeded');
+  assert.is(p.status?.containerStatuses?.[0]?.restartCount, 1);
+});
+
+t('deleting a running pod kills its process and the pod goes away', async ({ ns, agent }) => {
+  const marker = `${1000 + Math.floor(Math.random() * 1000)}.${Date.now() % 100000}`;
+  await core.createNamespacedPod({ namespace: ns, body: pod('sleeper', agent!.nodeName, {
+    terminationGracePeriodSeconds: 2,
+    containers: [{ name: 'main', image: 'busybox', command: ['sleep', marker] }],
+  }) });
+  const running = (): boolean => spawnSync('pgrep', ['-f', `sleep ${marker}`]).status === 0;
+  await eventually('the pod to run', async () => {
+    const p = await core.readNamespacedPod({ namespace: ns, name: 'sleeper' });
+    return p.status?.phase === 'Running' && running() ? true : undefined;
+  }, 30_000);
+  await core.deleteNamespacedPod({ namespace: ns, name: 'sleeper' });
+  await eventually('the pod object to be removed', async () => {
+    try {
+      await core.readNamespacedPod({ namespace: ns, name: 'sleeper' });
+      return undefined;
+    } catch (err) {
+      return (err as { code?: number }).code === 404 ? true : undefined;
+    }
+  }, 30_000);
+  assert.not.ok(running(), 'the process is gone');
+});
+
+t.run();
