@@ -1,0 +1,134 @@
+// A backup job as a durable DBOS workflow (workflow ID = the job's UID): observe, snapshot inside the
+// freeze window, transfer every disk under cluster-wide limits, record the recovery point, clean up.
+// Each step calls an idempotent BackupCluster method, so a crash at any line re-runs at most the step
+// that was in flight, and that step adopts the children it had already created.
+import { DBOS } from '@dbos-inc/dbos-sdk';
+import { Reasons } from '../api/constants.ts';
+import { checkRequirement, decideConsistency, planSnapshot } from './consistency.ts';
+import * as S from './job-status.ts';
+import type { BackupCluster, DiskTransferResult, JobObservation, JobRef, TransferOutcome, VmDisk } from './ports.ts';
+
+/** DBOS queue names: the cluster-wide limits on VMs frozen at once and disks transferred at once. */
+export const QUEUES = { freezes: 'tresor-freezes', transfers: 'tresor-transfers' } as const;
+
+/** Cluster-wide limits, from the operator's configuration. */
+export interface BackupLimits {
+  readonly maxConcurrentFreezes: number;
+  readonly maxConcurrentTransfers: number;
+  /** Transfer pods started per disk before the job fails (the first run counts). */
+  readonly transferAttempts: number;
+}
+
+/** How a job ended. */
+export type JobResult = { readonly phase: 'Succeeded'; readonly recoveryPoint: string } | { readonly phase: 'Failed'; readonly reason: string; readonly message: string };
+
+/** Starts backup workflows; obtained from registerBackupWorkflows before DBOS.launch. */
+export interface BackupWorkflows {
+  /** Starts (or, for a job already started, attaches to) the workflow of one job. */
+  start(job: JobRef): Promise<{ getResult(): Promise<JobResult> }>;
+  /** Registers the queues with their limits; call after DBOS.launch. */
+  registerQueues(): Promise<void>;
+}
+
+const nowIso = (ms: number): string => `${new Date(ms).toISOString().slice(0, 19)}Z`;
+
+/** Runs one transfer, retried with a new pod per attempt, recording the attempts made. */
+async function transferWithRetries(cluster: BackupCluster, limits: BackupLimits, job: JobRef, disk: VmDisk): Promise<{ outcome: TransferOutcome; attempts: number }> {
+  let outcome: TransferOutcome = { ok: false, message: 'not attempted' };
+  let attempt = 0;
+  while (attempt < limits.transferAttempts) {
+    const n = attempt;
+    outcome = await DBOS.runStep(() => cluster.runTransfer(job, disk, n), { name: `transfer-${disk.name}-${n}` });
+    attempt++;
+    if (outcome.ok) break;
+  }
+  return { outcome, attempts: attempt };
+}
+
+/** Registers the job and per-disk workflows with DBOS; call once, before DBOS.launch. */
+export function registerBackupWorkflows(cluster: BackupCluster, limits: BackupLimits): BackupWorkflows {
+  const step = <T>(name: string, fn: () => Promise<T>): Promise<T> => DBOS.runStep(fn, { name });
+  const write = (job: JobRef, name: string, u: ReturnType<typeof S.started>): Promise<void> => step(`status-${name}`, () => cluster.writeStatus(job, u));
+  const now = async (): Promise<string> => nowIso(await DBOS.now());
+
+  const diskWorkflow = DBOS.registerWorkflow(
+    (job: JobRef, disk: VmDisk) => transferWithRetries(cluster, limits, job, disk),
+    { name: 'tresor.backup.disk' },
+  );
+
+  const snapshotWorkflow = DBOS.registerWorkflow(
+    (job: JobRef, obs: JobObservation, plan: { freeze: boolean; runHooks: boolean }) =>
+      step('snapshot', () => cluster.runSnapshot(job, { ...plan, disks: obs.disks, freezeTimeoutMs: obs.freezeTimeoutMs })),
+    { name: 'tresor.backup.snapshot' },
+  );
+
+  async function fail(job: JobRef, reason: string, message: string, keepSnapshots = false): Promise<JobResult> {
+    await step('cleanup-after-failure', () => cluster.cleanup(job, { keepSnapshots }));
+    await write(job, 'failed', S.failed(reason, message, await now()));
+    return { phase: 'Failed', reason, message };
+  }
+
+  async function transferAll(job: JobRef, obs: JobObservation): Promise<Array<{ disk: VmDisk; outcome: TransferOutcome; attempts: number }>> {
+    const out: Array<{ disk: VmDisk; outcome: TransferOutcome; attempts: number }> = [];
+    // Batches of the policy's maxParallelDisks; the queue bounds transfers across all jobs on top of that.
+    for (let i = 0; i < obs.disks.length; i += obs.maxParallelDisks) {
+      const batch = obs.disks.slice(i, i + obs.maxParallelDisks);
+      const handles = [];
+      for (const disk of batch) {
+        handles.push(await DBOS.startWorkflow(diskWorkflow, { workflowID: `${job.uid}-disk-${disk.name}`, queueName: QUEUES.transfers })(job, disk));
+      }
+      for (const [k, h] of handles.entries()) out.push({ disk: batch[k]!, ...(await h.getResult()) });
+    }
+    return out;
+  }
+
+  const jobWorkflow = DBOS.registerWorkflow(
+    async (job: JobRef): Promise<JobResult> => {
+      const obs = await step('observe', () => cluster.observe(job));
+      await write(job, 'started', S.started(obs, await now()));
+      const plan = planSnapshot(obs.guest);
+      const before = checkRequirement(plan.best, obs.required);
+      if (before) return fail(job, before.reason, before.message);
+
+      const snapHandle = await DBOS.startWorkflow(snapshotWorkflow, { workflowID: `${job.uid}-snapshot`, queueName: QUEUES.freezes })(job, obs, plan);
+      const snap = await snapHandle.getResult();
+      const consistency = decideConsistency(obs.guest, snap);
+      const after = checkRequirement(consistency, obs.required);
+      if (after) return fail(job, after.reason, after.message);
+      await write(job, 'snapshot', S.snapshotTaken(consistency, snap.snapshots));
+
+      const transfers = await transferAll(job, obs);
+      const disks = transfers.map((t) => S.diskResult(t.disk, obs.forceFull, t.outcome, t.attempts));
+      const bad = transfers.filter((t) => !t.outcome.ok);
+      if (bad.length > 0) {
+        const msg = bad.map((t) => `${t.disk.name}: ${t.outcome.ok ? '' : t.outcome.message} (after ${t.attempts} attempt(s))`).join('; ');
+        await write(job, 'disks-failed', { fields: { disks }, conditions: [] });
+        return fail(job, Reasons.TransferFailed, `disk transfer failed: ${msg}`);
+      }
+
+      const snapshotOf = new Map(snap.snapshots.map((s) => [s.disk, s.snapshotName]));
+      const rp = await step('recovery-point', () => cluster.recordRecoveryPoint(job, {
+        vmName: obs.vmName,
+        vaultName: obs.vaultName,
+        consistency: consistency.level,
+        keepSnapshots: obs.keepSnapshots,
+        disks: transfers.map((t) => ({ disk: t.disk, result: (t.outcome as { result: DiskTransferResult }).result, snapshotName: snapshotOf.get(t.disk.name) })),
+      }));
+      await write(job, 'transferred', S.transferred(disks, rp));
+      await step('cleanup', () => cluster.cleanup(job, { keepSnapshots: obs.keepSnapshots }));
+      await write(job, 'succeeded', S.succeeded(obs.keepSnapshots, await now()));
+      return { phase: 'Succeeded', recoveryPoint: rp };
+    },
+    { name: 'tresor.backup.job' },
+  );
+
+  return {
+    async start(job) {
+      return DBOS.startWorkflow(jobWorkflow, { workflowID: job.uid })(job);
+    },
+    async registerQueues() {
+      await DBOS.registerQueue(QUEUES.freezes, { globalConcurrency: limits.maxConcurrentFreezes });
+      await DBOS.registerQueue(QUEUES.transfers, { globalConcurrency: limits.maxConcurrentTransfers });
+    },
+  };
+}
