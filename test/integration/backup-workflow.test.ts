@@ -73,7 +73,7 @@ const cluster = new FakeCluster();
 let workflows: BackupWorkflows;
 const run = `${uniqueSuffix()}`;
 
-function job(name: string, script: Partial<JobScript> & { obs?: Partial<JobObservation> }): JobRef {
+function job(name: string, script: Omit<Partial<JobScript>, 'obs'> & { obs?: Partial<JobObservation> }): JobRef {
   const ref = { namespace: 'ns', name, uid: `${name}-${run}` };
   const obs: JobObservation = {
     vmName: 'web', guest: linuxWithAgent, disks: [disk('root'), disk('data')], required: 'CrashConsistent',
