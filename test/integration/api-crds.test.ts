@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseAllDocuments } from 'yaml';
-import { badCases, namesField, type BadCase, type TresorObject } from '../../operator/src/api/fixtures.ts';
+import { backup, badCases, namesField, policy, recoveryPoint, restore, vault, type BadCase, type TresorObject } from '../../operator/src/api/fixtures.ts';
+import { createApiValidator } from '../../operator/src/api/validate.ts';
 import { ALL_KINDS, kindDefinition } from '../../operator/src/api/kinds.ts';
 import { GROUP } from '../../operator/src/api/constants.ts';
 import { createNamespace, deleteNamespace, eventually, kubectl, type KubectlResult } from '../harness.ts';
@@ -64,6 +65,30 @@ t('the apiserver fills in the schema defaults', (ctx) => {
   assert.is(spec.encryption.keySecretRef.key, 'key');
   const b = JSON.parse(must(kubectl(['get', `${resource('VirtualMachineBackup')}/web-1-before-upgrade`, '-o', 'jsonpath={.spec}'], { namespace: ctx.ns }), 'get backup'));
   assert.is(b.forceFull, true);
+});
+
+t('the apiserver and ajv fill in the same defaults for every example', (ctx) => {
+  const v = createApiValidator();
+  for (const f of readdirSync(examplesDir).filter((x) => x.endsWith('.yaml'))) {
+    for (const doc of parseAllDocuments(readFileSync(join(examplesDir, f), 'utf8'))) {
+      const o = doc.toJS() as TresorObject;
+      if (!o.apiVersion.startsWith(`${GROUP}/`)) continue;
+      const live = JSON.parse(must(kubectl(['get', `${resource(o.kind)}/${o.metadata.name}`, '-o', 'json'], { namespace: ctx.ns }), 'get'));
+      assert.equal(live.spec, v.withDefaults(o).spec, `${f}: ${o.kind} ${o.metadata.name}`);
+    }
+  }
+});
+
+t('valid changes go through: mutable specs, a raised lock, labels on an immutable RecoveryPoint', (ctx) => {
+  for (const o of [vault('fx-vault'), policy('fx-policy'), backup('fx-backup'), recoveryPoint('fx-point'), restore('fx-restore')]) {
+    must(kubectl(['create', '-f', '-'], { input: JSON.stringify(o), namespace: ctx.ns }), `create fixture ${o.kind}`);
+  }
+  const ns = { namespace: ctx.ns };
+  must(kubectl(['patch', `${resource('BackupPolicy')}/fx-policy`, '--type=merge', '-p', '{"spec":{"schedule":"@hourly","suspend":true}}'], ns), 'edit a policy');
+  must(kubectl(['patch', `${resource('BackupVault')}/fx-vault`, '--type=merge', '-p', '{"spec":{"immutability":{"retentionLockDays":30}}}'], ns), 'raise the lock');
+  must(kubectl(['patch', `${resource('BackupVault')}/fx-vault`, '--type=merge', '-p', '{"spec":{"s3":{"prefix":"moved"}}}'], ns), 'move the prefix');
+  must(kubectl(['label', `${resource('RecoveryPoint')}/fx-point`, 'keep=forever'], ns), 'label a recovery point');
+  must(kubectl(['label', `${resource('VirtualMachineBackup')}/fx-backup`, 'reviewed=yes'], ns), 'label a backup');
 });
 
 function objectName(c: BadCase, i: number): string {
@@ -142,6 +167,8 @@ t('kubectl get tresor lists every kind with its columns', (ctx) => {
   assert.match(out, /web-1-before-upgrade\s+web-1\s+Succeeded\s+FileSystemConsistent\s+Incremental\s+100\s+Completed/);
   assert.match(out, /web-1-20261126-013000\s+web-1\s+\d+[hd]\S*\s+FileSystemConsistent\s+Incremental\s+32212254720\s+SnapshotAndVault\s+True/);
   assert.match(out, /production-nightly\s+30 1 \* \* \*\s+offsite\s+false/);
+  // The summary condition is what kubectl wait waits for.
+  must(kubectl(['wait', '--for=condition=Succeeded', '--timeout=10s', `${vmb}/web-1-before-upgrade`], { namespace: ctx.ns }), 'kubectl wait');
   // Short names and field selectors work too.
   assert.match(must(kubectl(['get', 'tvmb', '--field-selector', 'spec.vmName=web-1'], { namespace: ctx.ns }), 'get tvmb'), /web-1-before-upgrade/);
   assert.match(must(kubectl(['get', 'trp'], { namespace: ctx.ns }), 'get trp'), /web-1-20261126-013000/);
