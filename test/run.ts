@@ -3,7 +3,7 @@
 // uvu swallows errors thrown in before/after hooks (it still exits 0 and prints Total > Passed + Skipped),
 // and a process that crashes prints no summary at all. Integration suites get the local environment
 // (control plane, Postgres, S3) from hack/env.sh, started here unless one is already exported.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -87,6 +87,17 @@ async function envUp(): Promise<{ vars: Record<string, string>; started: boolean
   return { vars, started: true };
 }
 
+/** Stops a private environment when the run is interrupted (Ctrl-C, CI's timeout), not only when it ends. */
+function stopOnSignal(env: NodeJS.ProcessEnv): void {
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      console.log(`\n${sig}: stopping the environment this run started`);
+      spawnSync('bash', ['hack/env.sh', 'down'], { cwd: root, env, stdio: 'inherit', timeout: 60_000 });
+      process.exit(130);
+    });
+  }
+}
+
 async function checks(env: NodeJS.ProcessEnv): Promise<SuiteResult[]> {
   const bin = join(root, 'node_modules', '.bin');
   const list: Array<[string, string, string[]]> = [
@@ -110,6 +121,7 @@ async function main(): Promise<number> {
   const needsEnv = files.some(needsEnvironment);
   const { vars, started } = needsEnv ? await envUp() : { vars: {}, started: false };
   const env = { ...process.env, ...vars };
+  if (started) stopOnSignal(env);
   const results: SuiteResult[] = opts.skipChecks ? [] : await checks(env);
   try {
     for (const file of files) {
