@@ -9,6 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseAllDocuments } from 'yaml';
 import { backup, badCases, namesField, policy, recoveryPoint, restore, vault, type BadCase, type TresorObject } from '../../operator/src/api/fixtures.ts';
+import { installCrds } from '../../operator/src/api/install.ts';
 import { createApiValidator } from '../../operator/src/api/validate.ts';
 import { ALL_KINDS, kindDefinition } from '../../operator/src/api/kinds.ts';
 import { GROUP } from '../../operator/src/api/constants.ts';
@@ -26,13 +27,8 @@ function must(r: KubectlResult, what: string): string {
 }
 
 t.before(async (ctx) => {
-  // CRDs are cluster-scoped and shared with other suites: apply (idempotent) and never delete them.
-  must(kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(root, 'crds')]), 'kubectl apply -f crds/');
-  const names = ALL_KINDS.map((k) => `crd/${k.plural}.${GROUP}`);
-  must(kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...names]), 'waiting for the CRDs to be Established');
+  await installCrds((args) => kubectl(args));
   ctx.ns = await createNamespace('api-crds');
-  // Discovery of freshly established kinds can lag a moment behind the condition.
-  await eventually('kubectl get tresor to know every kind', async () => (kubectl(['get', 'tresor'], { namespace: ctx.ns }).code === 0 ? true : undefined), 30_000);
 });
 
 t.after(async (ctx) => {
