@@ -1,6 +1,6 @@
 // The finalizer helper against the real apiserver: add/remove are idempotent, another controller's
 // finalizer survives, a finalizer really holds deletion until cleanup ran, and NotFound is success.
-import { CustomObjectsApi } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubernetesObject } from '@kubernetes/client-node';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createNamespace, deleteNamespace, eventually, kubeConfig } from '../harness.ts';
@@ -13,9 +13,7 @@ const kc = kubeConfig();
 const custom = kc.makeApiClient(CustomObjectsApi);
 const api = objectFinalizerApi(kc, { apiVersion: `${WIDGET.group}/${WIDGET.version}`, kind: WIDGET.kind });
 
-interface Widget {
-  metadata: { name: string; namespace: string; finalizers?: string[]; deletionTimestamp?: string };
-}
+type Widget = KubernetesObject & { metadata: NonNullable<KubernetesObject['metadata']> };
 
 const get = async (ns: string): Promise<Widget | undefined> => {
   try {
@@ -67,7 +65,7 @@ t('deletion waits for cleanup; after cleanup and release the object is gone', as
   assert.ok(obj.metadata.deletionTimestamp, 'held by our finalizer');
   assert.is(await ensureFinalizer(api, ref, 'late.io/x'), 'deleting', 'no new finalizer on a deleting object');
   let cleaned = 0;
-  assert.is(await handleFinalizer({ api, object: obj as never, ref, finalizer: F, cleanup: async () => void cleaned++ }), 'finalized');
+  assert.is(await handleFinalizer({ api, object: obj, ref, finalizer: F, cleanup: async () => void cleaned++ }), 'finalized');
   assert.is(cleaned, 1);
   await eventually('widget deleted', async () => ((await get(ns)) === undefined ? true : undefined), 10_000);
 });
