@@ -33,7 +33,7 @@ test.before(async () => {
   bucket = await createBucket('vault');
   url = `s3://${bucket}/vaults/one?endpoint=${encodeURIComponent(env.s3.endpoint)}`;
   ({ dir, cleanup } = await tempDir());
-  vault = await Vault.init(storeFromUrl(url), key);
+  vault = await Vault.init(await storeFromUrl(url), key);
 });
 test.after(async () => {
   await cleanup();

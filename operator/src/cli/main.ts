@@ -18,7 +18,7 @@ const USAGE = `usage: tresor <group> <command> [options]
   tresor vault verify  --vault URL --key-file FILE [--read-data] [--repair] [--json]
   tresor vault gc      --vault URL --key-file FILE [--grace 1h] [--allow-empty] [--dry-run] [--json]
   tresor disk backup   --vault URL --key-file FILE --source PATH --disk-id ID
-                       [--parent ID|auto|none] [--changed-blocks FILE] [--concurrency N] [--workers N]
+                       [--parent ID|auto|none] [--changed-blocks FILE] [--concurrency N]
                        [--bandwidth 50M] [--progress] [--json]
   tresor disk restore  --vault URL --key-file FILE --disk-id ID --target PATH [--backup ID|latest] [--progress] [--json]
   tresor disk list     --vault URL --key-file FILE --disk-id ID [--json]
@@ -32,7 +32,7 @@ type Opts = Record<string, string | boolean | undefined>;
 const COMMON = ['vault', 'key-file', 'json'];
 
 async function openVault(o: Opts): Promise<Vault> {
-  const store = storeFromUrl(required(o, 'vault'));
+  const store = await storeFromUrl(required(o, 'vault'));
   return Vault.open(store, await readKeyFile(required(o, 'key-file')));
 }
 
@@ -43,7 +43,7 @@ function print(o: Opts, value: object, human: string): void {
 async function vaultInit(argv: string[]): Promise<number> {
   const o = parseOptions(argv, [...COMMON, 'block-size']);
   const keyFile = required(o, 'key-file');
-  const store = storeFromUrl(required(o, 'vault'));
+  const store = await storeFromUrl(required(o, 'vault'));
   const exists = await access(keyFile).then(() => true, () => false);
   const key = exists ? await readKeyFile(keyFile) : await createKeyFile(keyFile);
   const bs = optional(o, 'block-size');
@@ -80,14 +80,13 @@ async function vaultGc(argv: string[]): Promise<number> {
 }
 
 async function diskBackup(argv: string[]): Promise<number> {
-  const o = parseOptions(argv, [...COMMON, 'source', 'disk-id', 'parent', 'changed-blocks', 'concurrency', 'workers', 'bandwidth', 'progress']);
+  const o = parseOptions(argv, [...COMMON, 'source', 'disk-id', 'parent', 'changed-blocks', 'concurrency', 'bandwidth', 'progress']);
   const source = required(o, 'source');
   await access(source).catch(() => {
     throw new Error(`cannot read source ${source}: no such file or device`);
   });
   const changedFile = optional(o, 'changed-blocks');
   const concurrency = optional(o, 'concurrency');
-  const workers = optional(o, 'workers');
   const bandwidth = optional(o, 'bandwidth');
   const r = await backupDisk({
     vault: await openVault(o),
@@ -96,7 +95,6 @@ async function diskBackup(argv: string[]): Promise<number> {
     parent: optional(o, 'parent'),
     changed: changedFile ? await readChangedBlocks(changedFile) : undefined,
     ...(concurrency ? { uploadConcurrency: parseCount(concurrency, 'concurrency') } : {}),
-    ...(workers ? { workers: parseCount(workers, 'workers') } : {}),
     ...(bandwidth ? { bandwidthBytesPerSecond: parseSize(bandwidth) } : {}),
     onProgress: o.progress ? jsonLines() : undefined,
   });

@@ -1,6 +1,6 @@
 // Backs up one disk (image file or block device) into a vault: read → hash → compress/encrypt → upload.
 import { open as openFile, type FileHandle } from 'node:fs/promises';
-import { ID_BYTES } from '../vault/codec.ts';
+import { blockId, ID_BYTES, sealBlock } from '../vault/codec.ts';
 import { acquireLock, waitForNoLocks } from '../vault/locks.ts';
 import { type BackupStats, type BackupType, blockCount, idAt, type Manifest, ZERO_ID } from '../vault/manifest.ts';
 import { blockKey, checkDiskId, newBackupId, type Vault } from '../vault/vault.ts';
@@ -8,7 +8,8 @@ import type { Extent } from './extents.ts';
 import { sourceLayout } from './extents.ts';
 import { Bandwidth, Semaphore } from './limits.ts';
 import { plan } from './plan.ts';
-import { defaultWorkers, WorkerPool } from './pool.ts';
+import { GcHint } from './gc-hint.ts';
+import { isZero } from './zero.ts';
 import { ProgressMeter, type ProgressSink } from './progress.ts';
 
 /** What to back up and how. */
@@ -21,7 +22,6 @@ export interface BackupOptions {
   readonly changed?: readonly Extent[] | undefined;
   readonly uploadConcurrency?: number;
   readonly bandwidthBytesPerSecond?: number;
-  readonly workers?: number;
   readonly onProgress?: ProgressSink | undefined;
   /** How long to wait for a running GC to finish before giving up. */
   readonly gcWaitMs?: number;
@@ -66,15 +66,15 @@ interface Counters {
 class BackupRun {
   private readonly o: BackupOptions;
   private readonly fh: FileHandle;
-  private readonly pool: WorkerPool;
   private readonly map: Buffer;
   private readonly parentMap: Buffer | undefined;
   private readonly size: number;
   private readonly bs: number;
-  private readonly buffers: ArrayBuffer[] = [];
+  private readonly buffers: Buffer[] = [];
   private readonly uploads: Semaphore;
   private readonly bandwidth: Bandwidth;
   private readonly meter: ProgressMeter;
+  private readonly gcHint = new GcHint();
   readonly c: Counters = { bytesRead: 0, bytesUploaded: 0, blocksUploaded: 0, blocksReused: 0, zeroBlocks: 0 };
 
   constructor(o: BackupOptions, src: { fh: FileHandle; size: number; parentMap: Buffer | undefined }, meterTotal: number) {
@@ -84,7 +84,6 @@ class BackupRun {
     this.bs = o.vault.config.blockSize;
     this.parentMap = src.parentMap;
     this.map = Buffer.alloc(blockCount(this.size, this.bs) * ID_BYTES);
-    this.pool = new WorkerPool(o.vault.keys, o.workers ?? defaultWorkers());
     this.uploads = new Semaphore(o.uploadConcurrency ?? 8);
     this.bandwidth = new Bandwidth(o.bandwidthBytesPerSecond ?? 0);
     this.meter = new ProgressMeter('backup', meterTotal, o.onProgress);
@@ -99,7 +98,7 @@ class BackupRun {
   /** Reads and processes the listed blocks with a bounded number in flight; holes stay ZERO_ID. */
   async readAll(reads: Iterable<number>, slots: number): Promise<void> {
     const sem = new Semaphore(slots);
-    for (let i = 0; i < slots; i++) this.buffers.push(new ArrayBuffer(this.bs));
+    for (let i = 0; i < slots; i++) this.buffers.push(Buffer.allocUnsafeSlow(this.bs));
     let failed: unknown;
     const inflight = new Set<Promise<void>>();
     for (const b of reads) {
@@ -122,26 +121,36 @@ class BackupRun {
   private async block(b: number): Promise<void> {
     const buf = this.buffers.pop();
     if (!buf) throw new Error('buffer pool exhausted');
+    try {
+      await this.process(b, buf);
+    } finally {
+      this.buffers.push(buf);
+    }
+  }
+
+  private async process(b: number, buf: Buffer): Promise<void> {
     const len = Math.min(this.bs, this.size - b * this.bs);
-    const { bytesRead } = await this.fh.read(new Uint8Array(buf, 0, len), 0, len, b * this.bs);
+    const { bytesRead } = await this.fh.read(buf, 0, len, b * this.bs);
     if (bytesRead !== len) throw new Error(`short read at byte ${b * this.bs} of ${this.o.source}: source shrank during backup?`);
     this.c.bytesRead += len;
-    const parentId = this.parentMap && b * ID_BYTES < this.parentMap.length ? idAt(this.parentMap, b) : undefined;
-    const parent = parentId && !parentId.equals(ZERO_ID) ? new Uint8Array(parentId).buffer : undefined;
-    const r = await this.pool.run({ op: 'hash', buf, len, seal: true, ...(parent ? { parent } : {}) }, [buf, ...(parent ? [parent] : [])]);
-    if (r.op !== 'hash') throw new Error(`unexpected worker answer ${r.op}`);
-    this.buffers.push(r.buf);
     this.meter.add(len);
-    if (r.zero || !r.id) {
+    const data = buf.subarray(0, len);
+    if (isZero(data)) {
       // Needed in changed-block mode, where the map starts as a copy of the parent's.
       ZERO_ID.copy(this.map, b * ID_BYTES);
       this.c.zeroBlocks++;
       return;
     }
-    const id = Buffer.from(r.id);
+    const id = blockId(this.o.vault.keys.blockId, data);
+    const parentId = this.parentMap && b * ID_BYTES < this.parentMap.length ? idAt(this.parentMap, b) : undefined;
     id.copy(this.map, b * ID_BYTES);
-    if (r.sealed) await this.store(id, Buffer.from(r.sealed));
-    else this.c.blocksReused++;
+    if (parentId?.equals(id)) {
+      this.c.blocksReused++;
+      return;
+    }
+    const sealed = await sealBlock(this.o.vault.keys.blockData, data, id);
+    this.gcHint.allocated(3 * sealed.length);
+    await this.store(id, sealed);
   }
 
   private async store(id: Buffer, sealed: Buffer): Promise<void> {
@@ -168,9 +177,6 @@ class BackupRun {
     return this.map;
   }
 
-  async close(): Promise<void> {
-    await this.pool.close();
-  }
 }
 
 /** Runs one backup to completion: data first, then the manifest, so a crash never publishes a dangling manifest. */
@@ -189,9 +195,9 @@ export async function backupDisk(o: BackupOptions): Promise<BackupResult> {
     const run = new BackupRun(o, { fh, size: layout.size, parentMap: parent?.map }, Math.min(p.readCount * bs, layout.size));
     try {
       if (p.keepParent) run.keepParent();
-      await run.readAll(p.reads, 4 * (o.workers ?? defaultWorkers()) + (o.uploadConcurrency ?? 8));
+      await run.readAll(p.reads, 4 + (o.uploadConcurrency ?? 8));
     } finally {
-      await Promise.all([run.close(), fh.close()]);
+      await fh.close();
     }
     const map = run.result();
     await o.vault.store.sync();

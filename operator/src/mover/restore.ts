@@ -1,10 +1,11 @@
 // Restores one disk backup onto a file or block device, checking every block before it is written.
 import { open as openFile, stat, type FileHandle } from 'node:fs/promises';
+import { openBlock } from '../vault/codec.ts';
 import { blockCount, idAt, type Manifest, ZERO_ID } from '../vault/manifest.ts';
 import { blockKey, checkDiskId, type Vault } from '../vault/vault.ts';
 import { sourceLayout } from './extents.ts';
 import { Semaphore } from './limits.ts';
-import { defaultWorkers, WorkerPool } from './pool.ts';
+import { GcHint } from './gc-hint.ts';
 import { ProgressMeter, type ProgressSink } from './progress.ts';
 
 /** What to restore and where. */
@@ -15,7 +16,6 @@ export interface RestoreOptions {
   readonly backupId: string;
   readonly target: string;
   readonly concurrency?: number;
-  readonly workers?: number;
   readonly onProgress?: ProgressSink | undefined;
 }
 
@@ -65,10 +65,10 @@ export async function restoreDisk(o: RestoreOptions): Promise<RestoreResult> {
   const m = await loadManifest(o);
   const { diskSize, blockSize: bs } = m.header;
   const { fh, writeZeros } = await openTarget(o.target, diskSize);
-  const pool = new WorkerPool(o.vault.keys, o.workers ?? defaultWorkers());
   const meter = new ProgressMeter('restore', diskSize, o.onProgress);
   const c = { bytesWritten: 0, bytesDownloaded: 0, zeroBlocks: 0 };
   const zeros = Buffer.alloc(bs);
+  const gcHint = new GcHint();
   const one = async (b: number): Promise<void> => {
     const id = idAt(m.map, b);
     const len = Math.min(bs, diskSize - b * bs);
@@ -82,21 +82,21 @@ export async function restoreDisk(o: RestoreOptions): Promise<RestoreResult> {
       throw new Error(`block ${b} (offset ${b * bs}) of ${o.diskId}/${m.header.backupId}: ${(err as Error).message}`, { cause: err });
     });
     c.bytesDownloaded += sealed.length;
-    const ab = new Uint8Array(sealed).buffer;
-    const idBuf = new Uint8Array(id).buffer;
-    const r = await pool.run({ op: 'open', sealed: ab, id: idBuf }, [ab, idBuf]).catch((err: unknown) => {
+    gcHint.allocated(2 * sealed.length);
+    // Verified (authenticated, and hashing to its id) before a single byte of it reaches the target.
+    const plain = await openBlock(o.vault.keys, sealed, id).catch((err: unknown) => {
       throw new Error(`block ${b} (offset ${b * bs}) of ${o.diskId}/${m.header.backupId}: ${(err as Error).message}`, { cause: err });
     });
-    if (r.op !== 'open' || r.plain.byteLength !== len) throw new Error(`block ${b} decoded to the wrong length`);
-    await fh.write(new Uint8Array(r.plain), 0, len, b * bs);
+    if (plain.length !== len) throw new Error(`block ${b} of ${o.diskId}/${m.header.backupId} decoded to ${plain.length} bytes, expected ${len}`);
+    await fh.write(plain, 0, len, b * bs);
     c.bytesWritten += len;
     meter.add(len);
   };
   try {
-    await forEachBounded(blockCount(diskSize, bs), o.concurrency ?? 2 * (o.workers ?? defaultWorkers()) + 8, one);
+    await forEachBounded(blockCount(diskSize, bs), o.concurrency ?? 12, one);
     await fh.sync();
   } finally {
-    await Promise.all([fh.close(), pool.close()]);
+    await fh.close();
   }
   meter.finish();
   return { diskId: o.diskId, backupId: m.header.backupId, diskSize, ...c, durationMs: Date.now() - started };

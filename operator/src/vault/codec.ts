@@ -1,7 +1,8 @@
 // How a block or manifest becomes a stored object: zstd (when it pays) then AES-256-GCM, verified before upload.
 import { Blake3Hasher } from '@napi-rs/blake-hash';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { constants, zstdCompress, zstdCompressSync, zstdDecompress, zstdDecompressSync } from 'node:zlib';
 
 /** Object layout: [version][codec][12-byte nonce][ciphertext][16-byte tag]; version+codec+context are AAD. */
 const VERSION = 1;
@@ -11,6 +12,7 @@ const HEADER = 2;
 const NONCE = 12;
 const TAG = 16;
 const SAMPLE = 64 * 1024;
+const ZSTD1 = { params: { [constants.ZSTD_c_compressionLevel]: 1 } };
 
 /** Length of a block id (keyed BLAKE3 output). */
 export const ID_BYTES = 32;
@@ -33,20 +35,33 @@ function zstd(data: Uint8Array, level: number): Buffer {
   return zstdCompressSync(data, { params: { [constants.ZSTD_c_compressionLevel]: level } });
 }
 
-/** Compresses when it saves at least 3%; a sample decides first so incompressible data costs one small try. */
-function compress(data: Uint8Array, level: number): { codec: number; body: Uint8Array } {
-  if (data.length > 4 * SAMPLE) {
-    const probe = zstd(data.subarray(0, SAMPLE), level);
-    if (probe.length > SAMPLE * 0.97) return { codec: CODEC_RAW, body: data };
-  }
-  const z = zstd(data, level);
+const zstdAsync = promisify(zstdCompress);
+const unzstdAsync = promisify(zstdDecompress);
+
+/** True when a 64 KiB sample says the data will not compress (random or already-compressed blocks). */
+function incompressible(data: Uint8Array, level: number): boolean {
+  if (data.length <= 4 * SAMPLE) return false;
+  return zstd(data.subarray(0, SAMPLE), level).length > SAMPLE * 0.97;
+}
+
+/** Keeps compressed output only when it saves at least 3%. */
+function pick(data: Uint8Array, z: Buffer): { codec: number; body: Uint8Array } {
   return z.length < data.length * 0.97 ? { codec: CODEC_ZSTD, body: z } : { codec: CODEC_RAW, body: data };
+}
+
+/** Compresses when it pays; a sample decides first so incompressible data costs one small try. */
+function compress(data: Uint8Array, level: number): { codec: number; body: Uint8Array } {
+  return incompressible(data, level) ? { codec: CODEC_RAW, body: data } : pick(data, zstd(data, level));
 }
 
 /** Compresses and encrypts plaintext, binding it to context (the block id or manifest name). */
 export function seal(key: Buffer, plain: Uint8Array, context: Uint8Array, level = 1): Buffer {
-  const { codec, body } = compress(plain, level);
-  const out = Buffer.allocUnsafe(HEADER + NONCE + body.length + TAG);
+  return encrypt(key, compress(plain, level), context);
+}
+
+function encrypt(key: Buffer, { codec, body }: { codec: number; body: Uint8Array }, context: Uint8Array): Buffer {
+  // allocUnsafeSlow: the object owns its ArrayBuffer, so a worker can transfer it without a copy.
+  const out = Buffer.allocUnsafeSlow(HEADER + NONCE + body.length + TAG);
   out[0] = VERSION;
   out[1] = codec;
   const nonce = randomBytes(NONCE);
@@ -60,8 +75,8 @@ export function seal(key: Buffer, plain: Uint8Array, context: Uint8Array, level 
   return out;
 }
 
-/** Decrypts and decompresses an object; throws CorruptObjectError on any tampering or a wrong key. */
-export function open(key: Buffer, sealed: Uint8Array, context: Uint8Array, what: string): Buffer {
+/** Decrypts an object into its codec and body; throws CorruptObjectError on any tampering or a wrong key. */
+function decrypt(key: Buffer, sealed: Uint8Array, context: Uint8Array, what: string): { codec: number; body: Buffer } {
   const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   if (buf.length < HEADER + NONCE + TAG) throw new CorruptObjectError(what, `only ${buf.length} bytes`);
   if (buf[0] !== VERSION) throw new CorruptObjectError(what, `unknown format version ${buf[0]}`);
@@ -71,27 +86,40 @@ export function open(key: Buffer, sealed: Uint8Array, context: Uint8Array, what:
   d.setAuthTag(buf.subarray(buf.length - TAG));
   let body: Buffer;
   try {
-    body = Buffer.concat([d.update(buf.subarray(HEADER + NONCE, buf.length - TAG)), d.final()]);
+    const part = d.update(buf.subarray(HEADER + NONCE, buf.length - TAG));
+    const fin = d.final();
+    body = fin.length > 0 ? Buffer.concat([part, fin]) : part;
   } catch {
     throw new CorruptObjectError(what, 'authentication failed');
   }
-  if (codec === CODEC_RAW) return body;
-  if (codec === CODEC_ZSTD) return zstdDecompressSync(body);
-  throw new CorruptObjectError(what, `unknown codec ${codec}`);
+  if (codec !== CODEC_RAW && codec !== CODEC_ZSTD) throw new CorruptObjectError(what, `unknown codec ${codec}`);
+  return { codec, body };
 }
 
-/** Seals a block and proves the object decodes back to the same bytes before anyone uploads it. */
-export function sealBlockVerified(dataKey: Buffer, plain: Uint8Array, id: Uint8Array): Buffer {
-  const sealed = seal(dataKey, plain, id);
-  const back = open(dataKey, sealed, id, 'freshly sealed block');
-  if (!back.equals(plain)) throw new Error('compress+encrypt round trip changed a block: refusing to upload it');
+/** Decrypts and decompresses an object; throws CorruptObjectError on any tampering or a wrong key. */
+export function open(key: Buffer, sealed: Uint8Array, context: Uint8Array, what: string): Buffer {
+  const { codec, body } = decrypt(key, sealed, context, what);
+  return codec === CODEC_ZSTD ? zstdDecompressSync(body) : body;
+}
+
+// The block path below runs on the main thread; zstd, the one slow step on compressible data, goes to the
+// libuv threadpool so the second core works while the main thread hashes and encrypts (ADR 0012).
+
+/** Seals a block (async zstd) and proves the object decodes back to the same bytes before anyone uploads it. */
+export async function sealBlock(dataKey: Buffer, plain: Uint8Array, id: Uint8Array): Promise<Buffer> {
+  const packed = incompressible(plain, 1) ? { codec: CODEC_RAW, body: plain } : pick(plain, await zstdAsync(plain, ZSTD1));
+  const sealed = encrypt(dataKey, packed, id);
+  const back = decrypt(dataKey, sealed, id, 'freshly sealed block');
+  const same = back.codec === CODEC_ZSTD ? (await unzstdAsync(back.body)).equals(plain) : back.body.equals(plain);
+  if (!same) throw new Error('compress+encrypt round trip changed a block: refusing to upload it');
   return sealed;
 }
 
-/** Opens a block object and checks that its bytes hash to its id, so a restore never writes wrong bytes. */
-export function openBlockVerified(keys: { blockId: Buffer; blockData: Buffer }, sealed: Uint8Array, id: Uint8Array): Buffer {
+/** Opens a block object (async zstd) and checks that its bytes hash to its id, so a restore never writes wrong bytes. */
+export async function openBlock(keys: { blockId: Buffer; blockData: Buffer }, sealed: Uint8Array, id: Uint8Array): Promise<Buffer> {
   const hex = Buffer.from(id).toString('hex');
-  const plain = open(keys.blockData, sealed, id, `block ${hex}`);
+  const { codec, body } = decrypt(keys.blockData, sealed, id, `block ${hex}`);
+  const plain = codec === CODEC_ZSTD ? await unzstdAsync(body) : body;
   if (!blockId(keys.blockId, plain).equals(id)) throw new CorruptObjectError(`block ${hex}`, 'content does not hash to its id');
   return plain;
 }
