@@ -18,12 +18,14 @@ export interface AgentConfig {
   /** Serve KubeVirt's freeze/unfreeze subresources and register the APIService. */
   readonly aggregatedApi: boolean;
   readonly verbose: boolean;
+  /** Remove the Node object on a clean stop (tests: no NotReady nodes pile up in a shared cluster). */
+  readonly deleteNodeOnExit: boolean;
 }
 
 /** The node name used when none is given. */
 export const DEFAULT_NODE_NAME = 'tresor-local-node';
 
-const USAGE = 'usage: node-agent --state-dir DIR [--node-name N] [--schedule any|selected] [--front-proxy-ca FILE] [--no-aggregated-api] [--verbose]';
+const USAGE = 'usage: node-agent --state-dir DIR [--node-name N] [--schedule any|selected] [--front-proxy-ca FILE] [--no-aggregated-api] [--delete-node-on-exit] [--verbose]';
 
 /** Parses the agent's arguments; throws the usage line on a mistake. */
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): AgentConfig {
@@ -31,7 +33,7 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Agen
   const bools = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === '--no-aggregated-api' || a === '--verbose') bools.add(a);
+    if (a === '--no-aggregated-api' || a === '--verbose' || a === '--delete-node-on-exit') bools.add(a);
     else if (a.startsWith('--') && argv[i + 1] !== undefined) flags.set(a, argv[++i]!);
     else throw new Error(`unexpected argument ${a}\n${USAGE}`);
   }
@@ -47,5 +49,6 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Agen
     frontProxyCa: flags.get('--front-proxy-ca') ?? env.TRESOR_FRONT_PROXY_CA,
     aggregatedApi: !bools.has('--no-aggregated-api'),
     verbose: bools.has('--verbose'),
+    deleteNodeOnExit: bools.has('--delete-node-on-exit'),
   });
 }

@@ -7,8 +7,11 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parseArgs } from './config.ts';
 import { errMsg, makeLog } from './log.ts';
 import { registerNode } from './node.ts';
+import { crdFiles, installCrds } from './crds.ts';
 import { PodController } from './pods.ts';
 import { makeRest } from './rest.ts';
+import { Snapshotter } from './snapshots.ts';
+import { ensureClasses, Provisioner } from './storage.ts';
 
 /** Starts every part of the agent and returns a function that stops them in reverse order. */
 export async function startAgent(argv: readonly string[]): Promise<() => Promise<void>> {
@@ -18,11 +21,17 @@ export async function startAgent(argv: readonly string[]): Promise<() => Promise
   const kc = new KubeConfig();
   kc.loadFromDefault();
   const rest = makeRest(kc);
+  await installCrds(rest, crdFiles(process.env));
+  await ensureClasses(rest);
   const node = await registerNode(rest, cfg, log);
+  const snapshots = new Snapshotter({ cfg, rest, log });
+  const storage = new Provisioner({ cfg, rest, log, snapshotPath: snapshots.pathOf });
   const pods = new PodController(cfg, rest, log);
-  pods.start(kc);
+  for (const part of [snapshots, storage, pods]) part.start(kc);
   return async () => {
     await pods.stop();
+    await storage.stop();
+    await snapshots.stop();
     await node.stop();
   };
 }

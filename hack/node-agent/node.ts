@@ -50,7 +50,8 @@ export async function registerNode(rest: Rest, cfg: AgentConfig, log: Log): Prom
   return {
     stop: async () => {
       clearInterval(timer);
-      await rest.mergePatch(`/api/v1/nodes/${name}/status`, { status: nodeStatus(false) }).catch(() => undefined);
+      if (cfg.deleteNodeOnExit) await rest.del(`/api/v1/nodes/${name}`).catch(() => undefined);
+      else await rest.mergePatch(`/api/v1/nodes/${name}/status`, { status: nodeStatus(false) }).catch(() => undefined);
     },
   };
 }

@@ -31,7 +31,7 @@ function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
 /** Starts `hack/node-agent/main.ts` for a test; resolves once it printed `node-agent ready`. */
 export async function startAgentProcess(opts: { nodeName: string; args?: readonly string[] }): Promise<AgentProcess> {
   const stateDir = mkdtempSync(join(tmpdir(), `node-agent-${opts.nodeName}-`));
-  const args = [MAIN, '--state-dir', stateDir, '--node-name', opts.nodeName, '--schedule', 'selected', ...(opts.args ?? [])];
+  const args = [MAIN, '--state-dir', stateDir, '--node-name', opts.nodeName, '--schedule', 'selected', '--delete-node-on-exit', ...(opts.args ?? [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const kill = (): void => {
     child.kill('SIGKILL');
