@@ -94,6 +94,8 @@ export interface DueSlots {
   readonly run?: number;
   /** Slots that were due but are too old to start (counted for a metric and an event, not run). */
   readonly missed: number;
+  /** The latest slot at or before now, run or not: what status.lastScheduleTime records as handled. */
+  readonly latest?: number;
   /** The next slot after now, for status.nextScheduleTime and the requeue delay. */
   readonly next?: number;
 }
@@ -112,6 +114,6 @@ export function dueSlots(s: CronSchedule, timeZone: string, opts: { lastMs: numb
   const next = nextSlot(s, timeZone, opts.nowMs);
   const base = next === undefined ? {} : { next };
   if (latest === undefined) return { missed: 0, ...base };
-  if (opts.nowMs - latest > opts.startingDeadlineMs) return { missed: count, ...base };
-  return { run: latest, missed: count - 1, ...base };
+  if (opts.nowMs - latest > opts.startingDeadlineMs) return { missed: count, latest, ...base };
+  return { run: latest, missed: count - 1, latest, ...base };
 }
