@@ -1,11 +1,10 @@
 // Backs up one disk (image file or block device) into a vault: read → hash → compress/encrypt → upload.
-import { open as openFile, type FileHandle } from 'node:fs/promises';
+import { open as openFile, stat, type FileHandle } from 'node:fs/promises';
 import { blockId, ID_BYTES, sealBlock } from '../vault/codec.ts';
 import { acquireLock, waitForNoLocks } from '../vault/locks.ts';
 import { type BackupStats, type BackupType, blockCount, idAt, type Manifest, ZERO_ID } from '../vault/manifest.ts';
 import { blockKey, checkDiskId, newBackupId, type Vault } from '../vault/vault.ts';
-import type { Extent } from './extents.ts';
-import { sourceLayout } from './extents.ts';
+import { type Extent, type SourceLayout, sourceLayout } from './extents.ts';
 import { Bandwidth, Semaphore } from './limits.ts';
 import { plan } from './plan.ts';
 import { GcHint } from './gc-hint.ts';
@@ -179,16 +178,23 @@ class BackupRun {
 
 }
 
+/** A changed-block backup of a regular file needs only its size; everything else needs the hole map. */
+async function layoutFor(source: string, changedBlocks: boolean): Promise<SourceLayout> {
+  const st = await stat(source);
+  if (changedBlocks && st.isFile()) return { size: st.size, data: [{ start: 0, end: st.size }], holesKnown: false };
+  return sourceLayout(source);
+}
+
 /** Runs one backup to completion: data first, then the manifest, so a crash never publishes a dangling manifest. */
 export async function backupDisk(o: BackupOptions): Promise<BackupResult> {
   checkDiskId(o.diskId);
   const started = Date.now();
-  const layout = await sourceLayout(o.source);
   const lock = await acquireLock(o.vault.store, 'backup', o.diskId);
   try {
     // Our lock is written before we look for GC's: whichever of the two writes second sees the other.
     await waitForNoLocks(o.vault.store, 'gc', o.gcWaitMs ?? 10 * 60_000);
     const { parent, why } = await resolveParent(o);
+    const layout = await layoutFor(o.source, Boolean(parent && o.changed));
     const bs = o.vault.config.blockSize;
     const p = plan({ diskSize: layout.size, blockSize: bs, data: layout.data, parent, parentWhy: why, changed: o.changed });
     const fh = await openFile(o.source, 'r');
