@@ -53,6 +53,7 @@ t.before.each(async (ctx) => {
     kubeConfig: kc,
     path: collectionPath({ group: '', version: 'v1', plural: 'configmaps', namespace: ns }),
     labelSelector: SELECTOR,
+    typeMeta: { apiVersion: 'v1', kind: 'ConfigMap' },
     list: () => core.listNamespacedConfigMap({ namespace: ns, labelSelector: SELECTOR }),
   }));
   ctx.log = [];
@@ -74,6 +75,7 @@ t('sees create, update and delete through the watch, without relisting', async (
   inf.start();
   await inf.waitForSync();
   assert.ok(inf.get(`${ns}/pre`), 'initial list filled the cache');
+  assert.is(inf.get(`${ns}/pre`)?.kind, 'ConfigMap', 'listed items carry their kind (Events need it)');
   await core.createNamespacedConfigMap({ namespace: ns, body: cm('a', '1') });
   await eventually('add a', has(log, 'add a=1'), 10_000);
   await core.replaceNamespacedConfigMap({ namespace: ns, name: 'a', body: cm('a', '2') });

@@ -13,6 +13,11 @@ export interface ApiListWatchOptions<T extends KubernetesObject> {
   readonly fieldSelector?: string;
   /** Server-side watch timeout; the server then closes normally and we resume. Default 5 to 10 min. */
   readonly timeoutSeconds?: number;
+  /**
+   * Stamped on listed items that lack them: the apiserver omits apiVersion/kind on items of built-in lists,
+   * and Events need them in involvedObject.
+   */
+  readonly typeMeta?: { readonly apiVersion: string; readonly kind: string };
 }
 
 /** The collection path of a resource, namespaced when namespace is given (core group when group is ''). */
@@ -27,7 +32,9 @@ export function apiListWatch<T extends KubernetesObject>(opts: ApiListWatchOptio
   return {
     async list(): Promise<ListResult<T>> {
       const res = await opts.list();
-      return { items: res.items, resourceVersion: res.metadata?.resourceVersion ?? '' };
+      const tm = opts.typeMeta;
+      const items = tm === undefined ? res.items : res.items.map((o) => (o.kind === undefined ? { ...o, apiVersion: tm.apiVersion, kind: tm.kind } : o));
+      return { items, resourceVersion: res.metadata?.resourceVersion ?? '' };
     },
     async watch(resourceVersion, onEvent, onDone): Promise<WatchHandle> {
       // Spread server-side timeouts so many informers do not all reconnect in the same second.
