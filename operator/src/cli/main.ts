@@ -1,14 +1,10 @@
 // `tresor` command line: vault init|verify|gc, disk backup|restore|list. Used by the transfer and restore pods and by people.
 import { access } from 'node:fs/promises';
-import { backupDisk } from '../mover/backup.ts';
 import { readChangedBlocks } from '../mover/changed-blocks.ts';
 import { parseSize } from '../mover/limits.ts';
 import { jsonLines } from '../mover/progress.ts';
-import { restoreDisk } from '../mover/restore.ts';
-import { gcVault } from '../vault/gc.ts';
 import { createKeyFile, readKeyFile } from '../vault/keys.ts';
 import { storeFromUrl } from '../vault/location.ts';
-import { verifyVault } from '../vault/verify.ts';
 import { Vault } from '../vault/vault.ts';
 import { optional, parseCount, parseDuration, parseOptions, required, UsageError } from './args.ts';
 
@@ -54,6 +50,7 @@ async function vaultInit(argv: string[]): Promise<number> {
 
 async function vaultVerify(argv: string[]): Promise<number> {
   const o = parseOptions(argv, [...COMMON, 'read-data', 'repair']);
+  const { verifyVault } = await import('../vault/verify.ts');
   const r = await verifyVault(await openVault(o), { readData: o['read-data'] === true, repair: o.repair === true });
   const lines = [
     `${r.ok ? 'OK' : 'DAMAGED'}: ${r.manifests} manifests, ${r.blocksReferenced} blocks referenced, ${r.blocksChecked} read back`,
@@ -70,6 +67,7 @@ async function vaultVerify(argv: string[]): Promise<number> {
 async function vaultGc(argv: string[]): Promise<number> {
   const o = parseOptions(argv, [...COMMON, 'grace', 'allow-empty', 'dry-run']);
   const grace = optional(o, 'grace');
+  const { gcVault } = await import('../vault/gc.ts');
   const r = await gcVault(await openVault(o), {
     ...(grace ? { graceMs: parseDuration(grace) } : {}),
     allowEmpty: o['allow-empty'] === true,
@@ -88,6 +86,8 @@ async function diskBackup(argv: string[]): Promise<number> {
   const changedFile = optional(o, 'changed-blocks');
   const concurrency = optional(o, 'concurrency');
   const bandwidth = optional(o, 'bandwidth');
+  // Subcommand modules load on demand: a pod's start-up time is part of every backup's duration.
+  const { backupDisk } = await import('../mover/backup.ts');
   const r = await backupDisk({
     vault: await openVault(o),
     source,
@@ -105,6 +105,7 @@ async function diskBackup(argv: string[]): Promise<number> {
 async function diskRestore(argv: string[]): Promise<number> {
   const o = parseOptions(argv, [...COMMON, 'disk-id', 'backup', 'target', 'concurrency', 'progress']);
   const concurrency = optional(o, 'concurrency');
+  const { restoreDisk } = await import('../mover/restore.ts');
   const r = await restoreDisk({
     vault: await openVault(o),
     diskId: required(o, 'disk-id'),
