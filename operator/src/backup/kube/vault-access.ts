@@ -1,0 +1,68 @@
+// How a pod reaches a BackupVault: the `--vault` URL the data mover understands, the key Secret mounted
+// as a file, and the S3 credentials as environment variables straight from their Secret (the operator
+// never copies secret values into pod specs).
+import type { V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { BackupVaultObject } from '../../api/types.ts';
+
+/** Where the key file appears inside transfer and restore pods. */
+export const KEY_FILE = '/etc/tresor/key/vault.key';
+const KEY_DIR = '/etc/tresor/key';
+const FS_VAULT_MOUNT = '/var/lib/tresor/vault';
+
+/** The parts of a pod spec that give it access to one vault. */
+export interface VaultAccess {
+  readonly url: string;
+  readonly env: V1EnvVar[];
+  readonly volumes: V1Volume[];
+  readonly mounts: V1VolumeMount[];
+}
+
+function secretEnv(name: string, secret: string, optional = false): V1EnvVar {
+  return { name, valueFrom: { secretKeyRef: { name: secret, key: name, ...(optional ? { optional: true } : {}) } } };
+}
+
+function s3Access(s3: NonNullable<BackupVaultObject['spec']['s3']>): Pick<VaultAccess, 'url' | 'env'> {
+  const q = new URLSearchParams();
+  if (s3.endpoint) q.set('endpoint', s3.endpoint);
+  if (s3.region) q.set('region', s3.region);
+  const prefix = (s3.prefix ?? '').replace(/^\/+/, '');
+  const query = q.toString();
+  const secret = s3.credentialsSecretRef.name;
+  return {
+    url: `s3://${s3.bucket}/${prefix}${query ? `?${query}` : ''}`,
+    env: [
+      secretEnv('AWS_ACCESS_KEY_ID', secret),
+      secretEnv('AWS_SECRET_ACCESS_KEY', secret),
+      secretEnv('AWS_SESSION_TOKEN', secret, true),
+      ...(s3.region ? [{ name: 'AWS_REGION', value: s3.region }] : []),
+    ],
+  };
+}
+
+/** The URL, environment, volumes and mounts that let a pod open `vault` with its key. */
+export function vaultAccess(vault: BackupVaultObject): VaultAccess {
+  const spec = vault.spec;
+  const keyRef = spec.encryption.keySecretRef;
+  const keyVolume: V1Volume = { name: 'vault-key', secret: { secretName: keyRef.name, items: [{ key: keyRef.key ?? 'key', path: 'vault.key' }], defaultMode: 0o400 } };
+  const keyMount: V1VolumeMount = { name: 'vault-key', mountPath: KEY_DIR, readOnly: true };
+  if (spec.s3) return { ...s3Access(spec.s3), volumes: [keyVolume], mounts: [keyMount] };
+  const fs = spec.filesystem;
+  if (fs?.path) {
+    return {
+      url: `file://${fs.path}`,
+      env: [],
+      volumes: [keyVolume, { name: 'vault-data', hostPath: { path: fs.path, type: 'DirectoryOrCreate' } }],
+      mounts: [keyMount, { name: 'vault-data', mountPath: fs.path }],
+    };
+  }
+  if (fs?.persistentVolumeClaim) {
+    const sub = (fs.persistentVolumeClaim.subPath ?? '').replace(/^\/+|\/+$/g, '');
+    return {
+      url: `file://${FS_VAULT_MOUNT}${sub ? `/${sub}` : ''}`,
+      env: [],
+      volumes: [keyVolume, { name: 'vault-data', persistentVolumeClaim: { claimName: fs.persistentVolumeClaim.claimName } }],
+      mounts: [keyMount, { name: 'vault-data', mountPath: FS_VAULT_MOUNT }],
+    };
+  }
+  throw new Error(`BackupVault ${vault.metadata.name} has neither spec.s3 nor spec.filesystem`);
+}
