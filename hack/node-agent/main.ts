@@ -7,7 +7,11 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parseArgs } from './config.ts';
 import { errMsg, makeLog } from './log.ts';
 import { registerNode } from './node.ts';
+import { registerApiService, serveSubresources } from './aggregated.ts';
 import { crdFiles, installCrds } from './crds.ts';
+import { FreezeState } from './freeze.ts';
+import { freezeHandler } from './freezeapi.ts';
+import { KubeVirt } from './kubevirt.ts';
 import { PodController } from './pods.ts';
 import { makeRest } from './rest.ts';
 import { Snapshotter } from './snapshots.ts';
@@ -27,8 +31,17 @@ export async function startAgent(argv: readonly string[]): Promise<() => Promise
   const snapshots = new Snapshotter({ cfg, rest, log });
   const storage = new Provisioner({ cfg, rest, log, snapshotPath: snapshots.pathOf });
   const pods = new PodController(cfg, rest, log);
-  for (const part of [snapshots, storage, pods]) part.start(kc);
+  const freezes = new FreezeState((key) => {
+    const [ns, name] = key.split('/');
+    kubevirt.refresh(ns!, name!);
+  });
+  const kubevirt = new KubeVirt({ cfg, rest, log, freezes });
+  for (const part of [snapshots, storage, pods, kubevirt]) part.start(kc);
+  const api = cfg.aggregatedApi ? await serveSubresources(cfg, freezeHandler(kubevirt, freezes, log), log) : undefined;
+  if (api) await registerApiService(rest, api.port);
   return async () => {
+    await api?.stop();
+    await kubevirt.stop();
     await pods.stop();
     await storage.stop();
     await snapshots.stop();

@@ -140,7 +140,8 @@ export class Provisioner {
   }
 
   private onVolume(pv: V1PersistentVolume): void {
-    if (pv.spec?.csi?.driver !== CSI_DRIVER || pv.status?.phase !== 'Released' || pv.spec.persistentVolumeReclaimPolicy !== 'Delete') return;
+    if (pv.metadata?.deletionTimestamp || pv.spec?.csi?.driver !== CSI_DRIVER) return;
+    if (pv.status?.phase !== 'Released' || pv.spec.persistentVolumeReclaimPolicy !== 'Delete') return;
     const name = pv.metadata!.name!;
     removeVolume(pv.spec.csi.volumeHandle);
     ignoreNotFound(() => this.rest.del(`/api/v1/persistentvolumes/${name}`))
