@@ -2,7 +2,7 @@
 // byte in any stored object is caught, GC during a backup loses nothing, and the CLI speaks s3:// URLs.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -94,14 +94,20 @@ test('gc on S3 during a backup defers; afterwards it deletes only unreferenced b
   await writeImage(src, 16 * MiB, [{ offset: 0, length: 16 * MiB, fill: 'random' }]);
   const first = await backupDisk({ vault, source: src, diskId: 'gc' });
   await vault.store.delete(manifestKey('gc', first.backupId));
-  const running = backupDisk({ vault, source: src, diskId: 'gc2', bandwidthBytesPerSecond: 4 * MiB });
+  // Half the blocks now exist only as orphans the next backup dedups against; the other half is new
+  // data that the bandwidth limit keeps in flight while GC runs.
+  const fh = await open(src, 'r+');
+  await fh.write(randomBytes(8 * MiB), 0, 8 * MiB, 8 * MiB);
+  await fh.close();
+  const running = backupDisk({ vault, source: src, diskId: 'gc2', bandwidthBytesPerSecond: 2 * MiB, uploadConcurrency: 2 });
   await new Promise((r) => setTimeout(r, 500));
   const during = await gcVault(vault, { graceMs: 0 });
-  assert.ok(during.deferred);
+  assert.ok(during.deferred, 'gc ran while a backup was in flight');
   const done = await running;
-  assert.is(done.blocksReused, 16);
+  assert.is(done.blocksReused, 8);
   const after = await gcVault(vault, { graceMs: 0 });
-  assert.is(after.blocksDeleted, 0);
+  assert.is(after.blocksDeleted, 8, 'only the orphans nobody references any more are deleted');
+  assert.ok((await verifyVault(vault)).ok);
   const out = join(dir, 'gc.out');
   await restoreDisk({ vault, diskId: 'gc2', backupId: 'latest', target: out });
   assert.ok(await sameBytes(src, out));
