@@ -95,6 +95,40 @@ t('restartPolicy OnFailure runs a failing container again', async ({ ns, agent }
   assert.is(p.status?.containerStatuses?.[0]?.restartCount, 1);
 });
 
+t('a pod reaches the API server in-cluster with its ServiceAccount token', async ({ ns, agent }) => {
+  const script = [
+    "const k = await import('@kubernetes/client-node');",
+    'const kc = new k.KubeConfig(); kc.loadFromCluster();',
+    'const api = kc.makeApiClient(k.CoreV1Api);',
+    "let out = 'allowed';",
+    'try { await api.listNamespacedSecret({ namespace: process.env.NS }); } catch (e) { out = String(e.body ?? e.message); }',
+    "(await import('node:fs')).writeFileSync('/dev/termination-log', out);",
+  ].join('\n');
+  await core.createNamespacedPod({ namespace: ns, body: pod('incluster', agent!.nodeName, {
+    containers: [{ name: 'main', image: 'tresor:dev', command: ['node', '--input-type=module', '-e', script],
+      env: [{ name: 'NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }] }],
+  }) });
+  const p = await finished(ns, 'incluster');
+  const msg = p.status?.containerStatuses?.[0]?.state?.terminated?.message ?? '';
+  // The default ServiceAccount may not list secrets: the answer names it, so the token was the pod's own.
+  assert.match(msg, `system:serviceaccount:${ns}:default`);
+});
+
+t('image tresor:* runs the tresor CLI from the repository', async ({ ns, agent }) => {
+  await core.createNamespacedPod({ namespace: ns, body: pod('cli', agent!.nodeName, {
+    containers: [{
+      name: 'main', image: 'tresor:dev',
+      command: ['sh', '-c', 'tresor vault init --vault file:///var/lib/vault --key-file /var/lib/keys/key --json > /dev/termination-log'],
+      volumeMounts: [{ name: 'vault', mountPath: '/var/lib/vault' }, { name: 'keys', mountPath: '/var/lib/keys' }],
+    }],
+    volumes: [{ name: 'vault', emptyDir: {} }, { name: 'keys', emptyDir: {} }],
+  }) });
+  const p = await finished(ns, 'cli');
+  const term = p.status?.containerStatuses?.[0]?.state?.terminated;
+  assert.is(term?.exitCode, 0, term?.message);
+  assert.is((JSON.parse(term?.message ?? '{}') as { keyCreated?: boolean }).keyCreated, true);
+});
+
 t('deleting a running pod kills its process and the pod goes away', async ({ ns, agent }) => {
   const marker = `${1000 + Math.floor(Math.random() * 1000)}.${Date.now() % 100000}`;
   await core.createNamespacedPod({ namespace: ns, body: pod('sleeper', agent!.nodeName, {
