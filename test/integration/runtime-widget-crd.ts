@@ -29,20 +29,33 @@ const crd: V1CustomResourceDefinition = {
   },
 };
 
-/** Creates the Widget CRD if missing and waits until it is served. */
+/** Creates the Widget CRD if missing (or brings an outdated one to this definition) and waits until it is served. */
 export async function ensureWidgetCrd(kc: KubeConfig): Promise<void> {
   const ext = kc.makeApiClient(ApiextensionsV1Api);
-  try {
-    await ext.createCustomResourceDefinition({ body: crd });
-  } catch (err) {
-    if ((err as { code?: number }).code !== 409) throw err;
-    // Already there (maybe from an older run with another schema): bring it to this definition.
-    const cur = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! });
-    const body = { ...crd, metadata: { ...crd.metadata, resourceVersion: cur.metadata?.resourceVersion } };
-    await ext.replaceCustomResourceDefinition({ name: crd.metadata!.name!, body });
-  }
+  const name = crd.metadata!.name!;
+  await eventually('widgets CRD applied', async () => {
+    try {
+      await ext.createCustomResourceDefinition({ body: crd });
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw err;
+    }
+    // Already there, maybe from an older run with another schema; several suites may race here, so a
+    // conflict just means "look again".
+    const cur = await ext.readCustomResourceDefinition({ name });
+    if (upToDate(cur)) return true;
+    await ext.replaceCustomResourceDefinition({ name, body: { ...crd, metadata: { ...crd.metadata, resourceVersion: cur.metadata?.resourceVersion } } });
+    return true;
+  }, 30_000);
   await eventually('widgets CRD established', async () => {
-    const got = await ext.readCustomResourceDefinition({ name: crd.metadata!.name! });
+    const got = await ext.readCustomResourceDefinition({ name });
     return got.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
   }, 30_000);
+}
+
+/** True when the stored CRD has what the suites rely on: a status subresource and free-form spec/status. */
+function upToDate(cur: V1CustomResourceDefinition): boolean {
+  const v = cur.spec.versions[0];
+  const props = v?.schema?.openAPIV3Schema?.properties;
+  return v?.subresources?.status !== undefined && props?.status?.x_kubernetes_preserve_unknown_fields === true && props.spec?.x_kubernetes_preserve_unknown_fields === true;
 }
