@@ -142,6 +142,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
 
 /** Runs the CLI and returns the exit code: 0 ok, 1 failed (or verify found damage), 2 bad usage. */
 export async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'snapshot') return (await import('./snapshot.ts')).snapshotCommand(argv.slice(1));
   const [group, cmd, ...rest] = argv;
   if (!group || group === '--help' || group === 'help') {
     process.stdout.write(USAGE);
