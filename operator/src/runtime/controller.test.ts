@@ -174,4 +174,31 @@ test('workers never reconcile the same key concurrently, and run() returns after
   assert.is(passes, 2);
 });
 
+test('a pass that overruns its timeout is told to stop through its signal and retried with backoff', async () => {
+  const clock = new FakeClock();
+  const store = new Map<string, Obj>([['a', { name: 'a', generation: 1 }]]);
+  const ctl = new Controller<Obj>({
+    name: 'slow',
+    clock,
+    passTimeoutMs: 10_000,
+    queue: new WorkQueue({ name: 'slow', clock, rateLimiter: new ItemExponentialRateLimiter({ baseMs: 100, maxMs: 1000 }) }),
+    store: { get: (k) => store.get(k) },
+    reconcile: async (_o, { signal }) => {
+      await new Promise((_r, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+      return done();
+    },
+  });
+  ctl.enqueue('a');
+  const pass = ctl.processNext();
+  await Promise.resolve();
+  clock.advance(9_999);
+  await Promise.resolve();
+  assert.is(ctl.queue.numRequeues('a'), 0, 'still running');
+  clock.advance(1);
+  await pass;
+  assert.is(ctl.queue.numRequeues('a'), 1, 'timed out as a transient failure');
+  assert.ok(ctl.queue.hasDelayed('a'));
+  assert.is(clock.pendingTimers(), 1, 'only the retry timer is left; the pass timer was cancelled');
+});
+
 test.run();

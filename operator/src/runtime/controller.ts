@@ -1,7 +1,7 @@
 // The controller loop: informer events enqueue keys; workers take a key, reconcile the latest cached object,
 // and turn the outcome (or the error, through the error policy) into the key's next visit.
 import { type Clock, realClock } from './clock.ts';
-import { classifyError, type ControllerError, wrapError } from './errors.ts';
+import { classifyError, type ControllerError, TransientError, wrapError } from './errors.ts';
 import { silentLogger, type Logger } from './log.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import { defaultErrorPolicy, type ErrorPolicy } from './policy.ts';
@@ -27,6 +27,8 @@ export interface ControllerOptions<T> {
   readonly queue?: WorkQueue;
   /** Keys reconciled concurrently (never the same key twice at once); default 1. */
   readonly workers?: number;
+  /** A pass's signal aborts after this long (the key stays held until the reconciler returns); default 5 min. */
+  readonly passTimeoutMs?: number;
   readonly clock?: Clock;
   readonly metrics?: RuntimeMetrics;
   readonly log?: Logger;
@@ -100,13 +102,19 @@ export class Controller<T> {
     }
     const started = this.clock.now();
     const retries = this.queue.numRequeues(key);
+    const timeoutMs = this.opts.passTimeoutMs ?? 5 * 60_000;
+    const deadline = new AbortController();
+    // The pass is only told to stop; the key stays held until it returns, so one key never runs twice at once.
+    const cancel = this.clock.setTimer(timeoutMs, () => deadline.abort(new TransientError(`pass exceeded ${timeoutMs} ms`)));
+    const signal = AbortSignal.any([this.abort.signal, deadline.signal]);
     try {
-      const outcome = await this.opts.reconcile(observed, { key, signal: this.abort.signal, retries });
+      const outcome = await this.opts.reconcile(observed, { key, signal, retries });
       this.applyOutcome(key, outcome);
       return outcome.kind;
     } catch (err) {
       return await this.applyError(key, observed, wrapError(`reconciling ${this.name} ${key}`, err));
     } finally {
+      cancel();
       this.opts.metrics?.reconcileDurationSeconds.observe({ controller: this.name }, (this.clock.now() - started) / 1000);
     }
   }
