@@ -121,4 +121,27 @@ t('a cut connection (aborted watch) is an error: the informer backs off, relists
   assert.ok(errors.length >= 1, 'the cut was reported');
 });
 
+t('a healthy but quiet watch outlives client-node\'s 30 s inactivity abort without relisting or missing events', async ({ ns }) => {
+  const src = new Breakable(apiListWatch<V1ConfigMap>({
+    kubeConfig: kc,
+    path: collectionPath({ group: '', version: 'v1', plural: 'configmaps', namespace: ns }),
+    labelSelector: SELECTOR,
+    list: () => core.listNamespacedConfigMap({ namespace: ns, labelSelector: SELECTOR }),
+  }));
+  const log: string[] = [];
+  const inf = new Informer<V1ConfigMap>({ resource: 'configmaps', source: src, quietTimeoutMs: 60_000, relistIntervalMs: 0 });
+  inf.on('add', (o) => log.push(`add ${o.metadata?.name}=${o.data?.value}`));
+  inf.start();
+  try {
+    await inf.waitForSync();
+    await new Promise((r) => setTimeout(r, 35_000));
+    await core.createNamespacedConfigMap({ namespace: ns, body: cm('late', '1') });
+    await eventually('add after a long quiet spell', has(log, 'add late=1'), 10_000);
+    assert.ok(src.watches >= 2, `the watch was re-opened after client-node's inactivity abort (${src.watches} watches)`);
+    assert.is(src.lists, 1, 'resumed from its resourceVersion, no relist');
+  } finally {
+    await inf.stop();
+  }
+});
+
 t.run();
