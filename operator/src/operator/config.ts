@@ -1,0 +1,72 @@
+// The operator's configuration, parsed once from the environment into a frozen object. The DBOS executor
+// ID and application version are pinned here: DBOS recovers only workflows of its own executor and
+// version, so both must survive a restart of the same replica unchanged.
+import { hostname } from 'node:os';
+import type { PodSettings } from '../backup/kube/specs.ts';
+import type { BackupLimits } from '../backup/workflow.ts';
+
+/** Everything the operator process is told. */
+export interface OperatorConfig {
+  readonly pgUrl: string;
+  /** This replica's identity: DBOS executor ID and leader-election identity. */
+  readonly executorId: string;
+  /** The DBOS application version; change it only with a release that changes workflow code. */
+  readonly appVersion: string;
+  /** Watch one namespace, or every namespace when undefined. */
+  readonly namespace: string | undefined;
+  readonly pods: PodSettings;
+  readonly limits: BackupLimits;
+  /** Port of /metrics, /healthz and /readyz (0 picks a free one). */
+  readonly opsPort: number;
+  /** Namespace of the leader-election Lease; undefined runs without election (one replica). */
+  readonly leaseNamespace: string | undefined;
+  readonly workers: number;
+  readonly verbose: boolean;
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer >= ${min}, got "${raw}"`);
+  return n;
+}
+
+/** Parses `k=v,k2=v2`. */
+export function parseSelector(raw: string | undefined): Record<string, string> | undefined {
+  if (!raw) return undefined;
+  const out: Record<string, string> = {};
+  for (const pair of raw.split(',')) {
+    const [k, v] = pair.split('=');
+    if (!k || v === undefined) throw new Error(`bad node selector entry "${pair}": expected key=value`);
+    out[k.trim()] = v.trim();
+  }
+  return out;
+}
+
+/** Reads the configuration from environment variables (TRESOR_*), failing with a message that names the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
+  const pgUrl = env.TRESOR_PG_URL;
+  if (!pgUrl) throw new Error('TRESOR_PG_URL is required: the Postgres URL DBOS keeps workflow state in');
+  const nodeSelector = parseSelector(env.TRESOR_POD_NODE_SELECTOR);
+  return Object.freeze({
+    pgUrl,
+    executorId: env.TRESOR_EXECUTOR_ID || env.HOSTNAME || hostname(),
+    appVersion: env.TRESOR_APP_VERSION || '0.1.0',
+    namespace: env.TRESOR_WATCH_NAMESPACE || undefined,
+    pods: Object.freeze({
+      image: env.TRESOR_IMAGE || 'tresor:dev',
+      ...(env.TRESOR_SNAPSHOT_SERVICE_ACCOUNT ? { snapshotServiceAccount: env.TRESOR_SNAPSHOT_SERVICE_ACCOUNT } : {}),
+      ...(nodeSelector ? { nodeSelector } : {}),
+    }),
+    limits: Object.freeze({
+      maxConcurrentFreezes: int(env, 'TRESOR_MAX_CONCURRENT_FREEZES', 4, 1),
+      maxConcurrentTransfers: int(env, 'TRESOR_MAX_CONCURRENT_TRANSFERS', 8, 1),
+      transferAttempts: int(env, 'TRESOR_TRANSFER_ATTEMPTS', 3, 1),
+    }),
+    opsPort: int(env, 'TRESOR_OPS_PORT', 8080),
+    leaseNamespace: env.TRESOR_LEASE_NAMESPACE || undefined,
+    workers: int(env, 'TRESOR_WORKERS', 4, 1),
+    verbose: env.TRESOR_VERBOSE === '1',
+  });
+}

@@ -1,0 +1,92 @@
+// Wiring of the operator process: configuration → DBOS (pinned executor ID and version, so a restarted
+// replica recovers its own workflows) → the backup workflows over the Kubernetes BackupCluster → the
+// VirtualMachineBackup informer and controller under the runtime's manager (with leader election when
+// configured; a new leader first re-enqueues the previous leader's workflows) → /metrics /healthz /readyz.
+import { DBOS } from '@dbos-inc/dbos-sdk';
+import { CustomObjectsApi, KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
+import { API_VERSION, GROUP, Kinds, VERSION } from '../api/constants.ts';
+import type { VirtualMachineBackupObject } from '../api/types.ts';
+import { KubeBackupCluster } from '../backup/kube/cluster.ts';
+import { registerBackupWorkflows } from '../backup/workflow.ts';
+import { BackupController } from '../controllers/backup.ts';
+import { Controller } from '../runtime/controller.ts';
+import { coreEventSink, EventRecorder } from '../runtime/events.ts';
+import { objectFinalizerApi } from '../runtime/finalizers.ts';
+import { Informer } from '../runtime/informer.ts';
+import { LeaderElector } from '../runtime/leader.ts';
+import { coordinationLeaseApi } from '../runtime/lease.ts';
+import { apiListWatch, collectionPath } from '../runtime/listwatch.ts';
+import { jsonLogger, type Logger } from '../runtime/log.ts';
+import { enqueueOnChange, informerReadiness, runManager, type ManagedController, type ManagerExit } from '../runtime/manager.ts';
+import { createRuntimeMetrics } from '../runtime/metrics.ts';
+import { OpsServer } from '../runtime/server.ts';
+import type { OperatorConfig } from './config.ts';
+import { HolderTrackingLease, recoverExecutor } from './recovery.ts';
+
+/** What a running operator exposes to its caller (tests read the ops port). */
+export interface RunningOperator {
+  readonly opsPort: number;
+  /** Resolves when the manager returned (stopped, or leadership lost). */
+  readonly exited: Promise<ManagerExit>;
+}
+
+function vmbInformer(kc: KubeConfig, cfg: OperatorConfig, metrics: ReturnType<typeof createRuntimeMetrics>, log: Logger): Informer<VirtualMachineBackupObject> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const plural = 'virtualmachinebackups';
+  const list = (): Promise<KubernetesListObject<VirtualMachineBackupObject>> => (cfg.namespace
+    ? custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace: cfg.namespace })
+    : custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as Promise<KubernetesListObject<VirtualMachineBackupObject>>;
+  const path = collectionPath({ group: GROUP, version: VERSION, plural, ...(cfg.namespace ? { namespace: cfg.namespace } : {}) });
+  return new Informer({ resource: plural, source: apiListWatch({ kubeConfig: kc, path, list }), metrics, log });
+}
+
+async function launchDbos(cfg: OperatorConfig, kc: KubeConfig, events: EventRecorder): Promise<BackupController> {
+  const cluster = new KubeBackupCluster({ kubeConfig: kc, pods: cfg.pods, events });
+  const workflows = registerBackupWorkflows(cluster, cfg.limits);
+  DBOS.setConfig({ name: 'tresor', systemDatabaseUrl: cfg.pgUrl, executorID: cfg.executorId, applicationVersion: cfg.appVersion, logLevel: cfg.verbose ? 'info' : 'warn' });
+  await DBOS.launch();
+  await workflows.registerQueues();
+  return new BackupController({
+    cluster, workflows,
+    control: { cancel: (uid) => DBOS.cancelWorkflow(uid, { cancelChildren: true }) },
+    finalizers: objectFinalizerApi(kc, { apiVersion: API_VERSION, kind: Kinds.VirtualMachineBackup }),
+    log: jsonLogger('backup-controller', cfg.verbose),
+  });
+}
+
+/** Starts the operator; stops when `signal` aborts. */
+export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc: KubeConfig = defaultKubeConfig()): Promise<RunningOperator> {
+  const log = jsonLogger('tresor-operator', cfg.verbose);
+  const metrics = createRuntimeMetrics();
+  const events = new EventRecorder({ sink: coreEventSink(kc), component: 'tresor-operator', instance: cfg.executorId, metrics, log });
+  const backups = await launchDbos(cfg, kc, events);
+  const informer = vmbInformer(kc, cfg, metrics, log);
+  const controller = new Controller<VirtualMachineBackupObject>({
+    name: 'virtualmachinebackup', store: informer, reconcile: backups.reconcile, workers: cfg.workers, metrics, log,
+  });
+  enqueueOnChange(informer, (k) => controller.enqueue(k));
+  const lease = cfg.leaseNamespace ? new HolderTrackingLease(coordinationLeaseApi(kc, cfg.leaseNamespace, 'tresor-operator'), cfg.executorId) : undefined;
+  const takeover: ManagedController = {
+    name: 'workflow-takeover',
+    run: async () => {
+      const prev = lease?.previousHolder();
+      if (prev) await recoverExecutor(prev, cfg.appVersion, log);
+    },
+  };
+  const elector = lease ? new LeaderElector({ api: lease, identity: cfg.executorId, leaseName: 'tresor-operator', metrics, log }) : undefined;
+  const ops = new OpsServer({ registry: metrics.registry, port: cfg.opsPort, liveness: [{ name: 'dbos', check: () => true }], readiness: informerReadiness([informer]) });
+  const opsPort = await ops.listen();
+  log.info('operator started', { executorId: cfg.executorId, appVersion: cfg.appVersion, opsPort, namespace: cfg.namespace ?? '(all)' });
+  const exited = runManager({ informers: [informer], controllers: [takeover, controller], ...(elector ? { elector } : {}), log }, signal)
+    .finally(async () => {
+      await ops.close();
+      await DBOS.shutdown();
+    });
+  return { opsPort, exited };
+}
+
+function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  return kc;
+}
