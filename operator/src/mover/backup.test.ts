@@ -36,6 +36,17 @@ for (const [kind, img] of Object.entries(imageKinds(24))) {
   });
 }
 
+test('progress: JSON-ready samples end with every byte done', async () => {
+  const src = join(dir, 'progress.img');
+  await writeImage(src, 20 * MiB + 3, [{ offset: 0, length: 20 * MiB + 3, fill: 'random' }]);
+  const samples: { bytesDone: number; bytesTotal: number }[] = [];
+  await backupDisk({ vault, source: src, diskId: 'progress', onProgress: (p) => samples.push(p) });
+  const last = samples.at(-1);
+  assert.ok(last, 'no progress reported');
+  assert.is(last.bytesDone, 20 * MiB + 3);
+  assert.is(last.bytesTotal, 20 * MiB + 3);
+});
+
 test('holes are not read and zero blocks are not stored', async () => {
   const src = join(dir, 'holes.img');
   await writeImage(src, 64 * MiB, [{ offset: 10 * MiB, length: 2 * MiB, fill: 'random' }]);

@@ -41,7 +41,7 @@ export class Bandwidth {
     const now = Date.now();
     const start = Math.max(now - 1000, this.nextFree);
     this.nextFree = start + (bytes / this.rate) * 1000;
-    const wait = this.nextFree - now - 1000;
+    const wait = this.nextFree - now;
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
   }
 }

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import type { Manifest } from '../vault/manifest.ts';
 import { changedBlockIndices, parseChangedBlocks } from './changed-blocks.ts';
 import { overlapsData, parseLayout } from './extents.ts';
-import { parseSize } from './limits.ts';
+import { Bandwidth, parseSize, Semaphore } from './limits.ts';
 import { plan } from './plan.ts';
 import { isZero } from './zero.ts';
 
@@ -72,6 +72,31 @@ test('extent helper output, sizes and zero detection', () => {
   z[150 * K] = 1;
   assert.not.ok(isZero(z));
   assert.ok(isZero(Buffer.alloc(0)));
+});
+
+test('the bandwidth limit holds a transfer to its rate after a one-second burst', async () => {
+  const bw = new Bandwidth(4 * K * K);
+  const t0 = Date.now();
+  for (let i = 0; i < 12; i++) await bw.take(K * K);
+  const ms = Date.now() - t0;
+  // 12 MiB at 4 MiB/s with 4 MiB of burst: about 2 s.
+  assert.ok(ms >= 1800 && ms < 4000, `took ${ms} ms`);
+});
+
+test('a semaphore never lets more than n through', async () => {
+  const sem = new Semaphore(3);
+  let now = 0;
+  let peak = 0;
+  await Promise.all(
+    Array.from({ length: 20 }, async () => {
+      await sem.acquire();
+      peak = Math.max(peak, ++now);
+      await new Promise((r) => setTimeout(r, 2));
+      now--;
+      sem.release();
+    }),
+  );
+  assert.is(peak, 3);
 });
 
 test.run();
