@@ -40,6 +40,23 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
   });
 }
 
+/** Settles like promise, or rejects with timeoutError() if it has not settled after ms on the clock. */
+export function withTimeout<T>(clock: Clock, promise: Promise<T>, ms: number, timeoutError: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const cancel = clock.setTimer(ms, () => reject(timeoutError()));
+    promise.then(
+      (v) => {
+        cancel();
+        resolve(v);
+      },
+      (err: unknown) => {
+        cancel();
+        reject(err as Error);
+      },
+    );
+  });
+}
+
 interface PendingTimer {
   readonly at: number;
   readonly seq: number;

@@ -207,6 +207,30 @@ test('a relist that finds an unchanged object fires no update', async () => {
   await inf.stop();
 });
 
+test('a list that never answers times out, is reported, and is retried', async () => {
+  const clock = new FakeClock();
+  const src = new FakeSource();
+  const inf = new Informer<Obj>({ resource: 'things', source: src, clock, listTimeoutMs: 60_000, relistIntervalMs: 0, baseBackoffMs: 1000 });
+  const errors: string[] = [];
+  inf.onError((e) => errors.push((e as Error).message));
+  const realList = src.list.bind(src);
+  let hang = true;
+  src.list = (): ReturnType<FakeSource['list']> => (hang ? (src.lists++, new Promise(() => {})) : realList());
+  inf.start();
+  await flush();
+  clock.advance(59_999);
+  await flush();
+  assert.equal(errors, []);
+  hang = false;
+  clock.advance(1);
+  await flush();
+  assert.equal(errors, ['listing things: no answer within 60000 ms']);
+  clock.advance(1000);
+  await flush();
+  assert.ok(inf.hasSynced(), 'the retry after backoff synced');
+  await inf.stop();
+});
+
 test('stop ends the loop and leaves the cache readable', async () => {
   const { clock, src, inf } = setup();
   src.put('a', '1', false);

@@ -3,7 +3,7 @@
 // a watchdog treats a watch that shows no sign of life for quietTimeoutMs as dead (client-node's watch can
 // hang without calling done), aborts it and relists; a periodic relist catches anything still missed.
 // Relisting diffs against the cache, so objects deleted while we were not watching still fire `delete`.
-import { type CancelTimer, type Clock, realClock, sleep } from './clock.ts';
+import { type CancelTimer, type Clock, realClock, sleep, withTimeout } from './clock.ts';
 import { keyOf } from './keys.ts';
 import { silentLogger, type Logger } from './log.ts';
 import type { RuntimeMetrics } from './metrics.ts';
@@ -45,6 +45,8 @@ export interface InformerOptions<T> {
   readonly source: ListWatchSource<T>;
   /** A watch with no event and no (re)connect for this long is presumed dead; default 5 min. */
   readonly quietTimeoutMs?: number;
+  /** A list call that has not answered after this long counts as failed (a black-holed apiserver); default 60 s. */
+  readonly listTimeoutMs?: number;
   /** Relist this often even when the watch looks healthy (0 = never); default 30 min. */
   readonly relistIntervalMs?: number;
   /** First delay after an error, doubled up to maxBackoffMs; defaults 1 s and 30 s. */
@@ -160,7 +162,9 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private async relist(): Promise<void> {
-    const result = await this.opts.source.list();
+    const timeoutMs = this.opts.listTimeoutMs ?? 60_000;
+    // client-node's list calls have no timeout of their own; a hung list would stall the informer for good.
+    const result = await withTimeout(this.clock, this.opts.source.list(), timeoutMs, () => new Error(`listing ${this.resource}: no answer within ${timeoutMs} ms`));
     this.opts.metrics?.informerRelistsTotal.inc({ resource: this.resource });
     this.lastListAt = this.clock.now();
     this.markAlive();

@@ -136,4 +136,19 @@ test('a leader that cannot reach the API stops leading after the renew deadline'
   assert.ok(aborted, 'its work was told to stop');
 });
 
+test('a leader whose renew call hangs stops leading at the renew deadline, not whenever the call returns', async () => {
+  const clock = new FakeClock();
+  const api = new MemLease();
+  const a = elector(api, clock, 'a');
+  const done = a.run(new AbortController().signal, { onStartedLeading: (sig) => new Promise<void>((r) => sig.addEventListener('abort', () => r())) });
+  await flush();
+  assert.ok(a.isLeader());
+  api.get = (): Promise<undefined> => new Promise(() => {});
+  await run(clock, 9000);
+  assert.ok(a.isLeader(), 'within the deadline');
+  await run(clock, 2000);
+  await done;
+  assert.not.ok(a.isLeader(), 'gave up at the deadline although the call never returned');
+});
+
 test.run();

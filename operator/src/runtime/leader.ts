@@ -2,7 +2,7 @@
 // every retryPeriod; others may take over once they have seen the same record unchanged for a full
 // leaseDuration (measured on their own clock, so clock skew between nodes does not matter); a leader
 // that cannot renew within renewDeadline stops leading before anyone else may start.
-import { type Clock, realClock, sleep } from './clock.ts';
+import { type Clock, realClock, sleep, withTimeout } from './clock.ts';
 import { isConflict } from './errors.ts';
 import { silentLogger, type Logger } from './log.ts';
 import type { RuntimeMetrics } from './metrics.ts';
@@ -144,22 +144,28 @@ export class LeaderElector {
     if (!same) this.observed = { record: rec, at: now };
   }
 
+  // One attempt bounded in time: an API call that hangs must not keep a leader leading past its deadline.
+  private attempt(ms: number): Promise<boolean> {
+    return withTimeout(this.clock, this.tryAcquireOrRenew(), Math.max(0, ms), () => new Error('lease request timed out')).catch(() => false);
+  }
+
   private async acquire(signal: AbortSignal): Promise<boolean> {
     while (!signal.aborted) {
-      if (await this.tryAcquireOrRenew()) return true;
+      if (await this.attempt(this.opts.renewDeadlineMs ?? 10_000)) return !signal.aborted;
       await this.pause(signal);
     }
     return false;
   }
 
   private async renewUntilLost(stop: AbortSignal, leadership: AbortSignal): Promise<void> {
+    const renewDeadlineMs = this.opts.renewDeadlineMs ?? 10_000;
     let lastRenew = this.clock.now();
     while (!stop.aborted && !leadership.aborted) {
       await this.pause(stop);
       if (stop.aborted) return;
-      if (await this.tryAcquireOrRenew()) {
+      if (await this.attempt(lastRenew + renewDeadlineMs - this.clock.now())) {
         lastRenew = this.clock.now();
-      } else if (this.clock.now() - lastRenew >= (this.opts.renewDeadlineMs ?? 10_000)) {
+      } else if (this.clock.now() - lastRenew >= renewDeadlineMs) {
         this.log.warn('could not renew the lease in time; stopping leading', { lease: this.opts.leaseName });
         return;
       }
