@@ -102,6 +102,12 @@ test('a watch that dies quietly is detected by the watchdog and a relist catches
   await flush();
   assert.is(src.lists, 2, 'relisted after the quiet timeout');
   assert.ok(src.watches[0]!.aborted, 'the dead watch was torn down');
+  const errors: unknown[] = [];
+  inf.onError((e) => errors.push(e));
+  src.watches[0]!.done(new Error('AbortError: aborted by us'));
+  await flush();
+  assert.equal(errors, [], 'the late done() of the abandoned watch is not reported');
+  assert.is(src.lists, 2, 'and does not restart anything');
   assert.equal(log.slice(2).sort(), ['add c 1', 'delete b', 'update a 1->2']);
   assert.is(src.current().from, String(src.rv));
   await inf.stop();

@@ -214,7 +214,10 @@ export class Informer<T extends KubernetesObject> {
           arm();
           if (this.onWatchEvent(e) === 'expired') finish('expired');
         },
-        (err) => finish(this.classifyDone(err)),
+        (err) => {
+          // done() of a watch we already gave up on (and aborted) is expected noise, not an error to report.
+          if (!finished) finish(this.classifyDone(err));
+        },
       );
     } catch (err) {
       this.emitError(err);
