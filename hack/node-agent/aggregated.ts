@@ -92,18 +92,77 @@ export async function serveSubresources(cfg: AgentConfig, handler: SubresourceHa
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
-  return { port, stop: () => new Promise((resolve) => server.close(() => resolve())) };
+  // The aggregator keeps connections alive: close() alone would wait for them forever.
+  const stop = (): Promise<void> => new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+  return { port, stop };
 }
 
 async function upsert(rest: Rest, path: string, body: { metadata: { name: string; namespace?: string } } & Record<string, unknown>): Promise<void> {
-  try {
-    await rest.create(path, body);
-  } catch (err) {
-    if (!isStatus(err, 409)) throw err;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rest.create(path, body);
+      return;
+    } catch (err) {
+      if (!isStatus(err, 409)) throw err;
+    }
     const cur = await rest.get<{ metadata: { resourceVersion: string }; spec?: Record<string, unknown> }>(`${path}/${body.metadata.name}`);
     const spec = { ...cur.spec, ...(body.spec as Record<string, unknown>) };
-    await rest.put(`${path}/${body.metadata.name}`, { ...body, spec, metadata: { ...body.metadata, resourceVersion: cur.metadata.resourceVersion } });
+    try {
+      await rest.put(`${path}/${body.metadata.name}`, { ...body, spec, metadata: { ...body.metadata, resourceVersion: cur.metadata.resourceVersion } });
+      return;
+    } catch (err) {
+      if (!isStatus(err, 409) || attempt >= 5) throw err; // updated by another agent meanwhile: look again
+    }
   }
+}
+
+const APISERVICES = '/apis/apiregistration.k8s.io/v1/apiservices';
+const KEEP_MS = 5000;
+
+interface ApiServiceObj {
+  spec?: { service?: { port?: number } };
+  status?: { conditions?: Array<{ type: string; status: string; message?: string }> };
+}
+
+/** Whether an agent answers on 127.0.0.1:port (its /healthz needs no client certificate). */
+function alive(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/healthz', rejectUnauthorized: false, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+/**
+ * Registers this agent as the server of the aggregated API and keeps it so: the last agent started
+ * wins, and when the agent the APIService points at is gone (stopped, killed), a surviving one takes
+ * over within seconds. A clean stop deletes the APIService if it points here.
+ */
+export async function keepApiService(rest: Rest, port: number, log: Log): Promise<{ stop: () => Promise<void> }> {
+  await registerApiService(rest, port);
+  const check = async (): Promise<void> => {
+    const cur = await rest.get<ApiServiceObj>(`${APISERVICES}/${VERSION}.${GROUP}`).catch(() => undefined);
+    const theirs = cur?.spec?.service?.port;
+    if (theirs === port || (theirs !== undefined && (await alive(theirs)))) return;
+    log.info('the aggregated API has no live server: serving it from this agent');
+    await registerApiService(rest, port);
+  };
+  const timer = setInterval(() => {
+    check().catch((err: unknown) => log.warn(`keeping the APIService: ${errMsg(err)}`));
+  }, KEEP_MS);
+  return {
+    stop: async () => {
+      clearInterval(timer);
+      const cur = await rest.get<ApiServiceObj>(`${APISERVICES}/${VERSION}.${GROUP}`).catch(() => undefined);
+      if (cur?.spec?.service?.port === port) await rest.del(`${APISERVICES}/${VERSION}.${GROUP}`).catch(() => undefined);
+    },
+  };
 }
 
 /** Points the APIService v1.subresources.kubevirt.io at this agent and waits until it is Available. */
@@ -112,14 +171,14 @@ export async function registerApiService(rest: Rest, port: number): Promise<void
     apiVersion: 'v1', kind: 'Service', metadata: { name: SERVICE.name, namespace: SERVICE.namespace },
     spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port, protocol: 'TCP' }] },
   });
-  const path = '/apis/apiregistration.k8s.io/v1/apiservices';
+  const path = APISERVICES;
   await upsert(rest, path, {
     apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: `${VERSION}.${GROUP}` },
     spec: { group: GROUP, version: VERSION, service: { ...SERVICE, port }, insecureSkipTLSVerify: true, groupPriorityMinimum: 1000, versionPriority: 15 },
   });
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const svc = await rest.get<{ spec?: { service?: { port?: number } }; status?: { conditions?: Array<{ type: string; status: string; message?: string }> } }>(`${path}/${VERSION}.${GROUP}`);
+    const svc = await rest.get<ApiServiceObj>(`${path}/${VERSION}.${GROUP}`);
     const available = svc.status?.conditions?.find((c) => c.type === 'Available');
     if (svc.spec?.service?.port === port && available?.status === 'True') return;
     if (Date.now() > deadline) throw new Error(`APIService ${VERSION}.${GROUP} not Available after 60 s: ${available?.message ?? 'no condition'}`);

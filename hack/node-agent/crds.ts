@@ -31,12 +31,22 @@ export function crdFiles(env: NodeJS.ProcessEnv): string[] {
 
 async function applyCrd(rest: Rest, crd: V1CustomResourceDefinition): Promise<void> {
   const name = crd.metadata!.name!;
-  try {
-    await rest.create(CRD_PATH, crd);
-  } catch (err) {
-    if (!isStatus(err, 409)) throw err;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rest.create(CRD_PATH, crd);
+      return;
+    } catch (err) {
+      if (!isStatus(err, 409)) throw err;
+    }
     const cur = await rest.get<V1CustomResourceDefinition>(`${CRD_PATH}/${name}`);
-    await rest.put(`${CRD_PATH}/${name}`, { ...crd, metadata: { ...crd.metadata, resourceVersion: cur.metadata?.resourceVersion } });
+    if (JSON.stringify(cur.spec?.versions?.map((v) => v.schema)) === JSON.stringify(crd.spec.versions.map((v) => v.schema))) return;
+    try {
+      await rest.put(`${CRD_PATH}/${name}`, { ...crd, metadata: { ...crd.metadata, resourceVersion: cur.metadata?.resourceVersion } });
+      return;
+    } catch (err) {
+      // Another agent starting at the same moment updated it first: look again.
+      if (!isStatus(err, 409) || attempt >= 5) throw err;
+    }
   }
 }
 

@@ -45,6 +45,11 @@ export function growTo(path: string, bytes: number): void {
   if (st.isFile() && st.size < bytes) truncateSync(path, bytes);
 }
 
+/** Whether `path` lies in the agent's state dir: only the agent whose disk holds bytes cuts, copies or deletes them. */
+export function ownedBy(stateDir: string, path: string): boolean {
+  return path.startsWith(`${stateDir}/`);
+}
+
 /** Removes a volume or snapshot; missing is fine. */
 export function removeVolume(path: string): void {
   rmSync(path, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { parseArgs } from './config.ts';
 import { errMsg, makeLog } from './log.ts';
 import { registerNode } from './node.ts';
-import { registerApiService, serveSubresources } from './aggregated.ts';
+import { keepApiService, serveSubresources } from './aggregated.ts';
 import { crdFiles, installCrds } from './crds.ts';
 import { FreezeState } from './freeze.ts';
 import { freezeHandler } from './freezeapi.ts';
@@ -38,8 +38,9 @@ export async function startAgent(argv: readonly string[]): Promise<() => Promise
   const kubevirt = new KubeVirt({ cfg, rest, log, freezes });
   for (const part of [snapshots, storage, pods, kubevirt]) part.start(kc);
   const api = cfg.aggregatedApi ? await serveSubresources(cfg, freezeHandler(kubevirt, freezes, log), log) : undefined;
-  if (api) await registerApiService(rest, api.port);
+  const registration = api ? await keepApiService(rest, api.port, log) : undefined;
   return async () => {
+    await registration?.stop();
     await api?.stop();
     await kubevirt.stop();
     await pods.stop();

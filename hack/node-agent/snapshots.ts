@@ -7,7 +7,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig, KubernetesObject, V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { AgentConfig } from './config.ts';
-import { copyVolume, removeVolume } from './files.ts';
+import { copyVolume, ownedBy, removeVolume } from './files.ts';
 import { errMsg, type Log } from './log.ts';
 import { ignoreNotFound, isStatus, type Rest } from './rest.ts';
 import { STORAGE_CLASS } from './storage.ts';
@@ -105,7 +105,8 @@ export class Snapshotter {
     const ns = vs.metadata!.namespace!;
     const name = vs.metadata!.name!;
     const pv = await this.sourceVolume(ns, vs.spec!.source!.persistentVolumeClaimName!);
-    if (!pv) return; // not bound yet (or not ours): retried by the resync
+    if (!pv) return; // not bound yet (or not of our driver): retried by the resync
+    if (!ownedBy(this.cfg.stateDir, pv.spec!.csi!.volumeHandle)) return; // the agent that holds the volume cuts it
     if (!vs.metadata?.finalizers?.includes(FINALIZER)) {
       await this.rest.mergePatch(snapPath(ns, name), { metadata: { finalizers: [...(vs.metadata?.finalizers ?? []), FINALIZER] } });
     }
@@ -151,8 +152,10 @@ export class Snapshotter {
     const contentName = vs.status?.boundVolumeSnapshotContentName;
     if (contentName) {
       const content = await this.rest.get<Content>(`${API}/volumesnapshotcontents/${contentName}`).catch(() => undefined);
+      const handle = content?.status?.snapshotHandle;
+      if (handle && !ownedBy(this.cfg.stateDir, handle)) return; // the agent that holds the bytes deletes them
       if (content?.spec?.deletionPolicy === 'Delete') {
-        if (content.status?.snapshotHandle) removeVolume(content.status.snapshotHandle);
+        if (handle) removeVolume(handle);
         await ignoreNotFound(() => this.rest.del(`${API}/volumesnapshotcontents/${contentName}`));
       }
     }

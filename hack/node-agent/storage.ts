@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { KubeConfig, V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { AgentConfig } from './config.ts';
-import { copyVolume, createVolume, growTo, quantityBytes, removeVolume } from './files.ts';
+import { copyVolume, createVolume, growTo, ownedBy, quantityBytes, removeVolume } from './files.ts';
 import { errMsg, type Log } from './log.ts';
 import { ignoreNotFound, isStatus, type Rest } from './rest.ts';
 import { CSI_DRIVER } from './volumes.ts';
@@ -38,6 +38,21 @@ export async function ensureClasses(rest: Rest): Promise<void> {
     metadata: { name: STORAGE_CLASS, annotations: { 'snapshot.storage.kubernetes.io/is-default-class': 'true' } },
     driver: CSI_DRIVER, deletionPolicy: 'Delete',
   });
+}
+
+/** The PV for a claim, pre-bound to it (claimRef), backed by `path`. */
+export function pvFor(pvc: V1PersistentVolumeClaim, v: { name: string; path: string; size: string }): V1PersistentVolume {
+  const { namespace, name, uid } = pvc.metadata!;
+  return {
+    apiVersion: 'v1', kind: 'PersistentVolume',
+    metadata: { name: v.name, annotations: { 'pv.kubernetes.io/provisioned-by': CSI_DRIVER } },
+    spec: {
+      capacity: { storage: v.size }, accessModes: pvc.spec?.accessModes ?? ['ReadWriteOnce'], volumeMode: pvc.spec?.volumeMode ?? 'Filesystem',
+      persistentVolumeReclaimPolicy: 'Delete', storageClassName: STORAGE_CLASS,
+      claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name, uid },
+      csi: { driver: CSI_DRIVER, volumeHandle: v.path },
+    },
+  };
 }
 
 function wantsVolume(pvc: V1PersistentVolumeClaim): boolean {
@@ -95,21 +110,27 @@ export class Provisioner {
       .finally(() => this.inFlight.delete(uid));
   }
 
-  private async fill(pvc: V1PersistentVolumeClaim, path: string, bytes: number): Promise<void> {
+  /** Where the claim's initial bytes come from: a snapshot's or another claim's path, or nothing (empty). */
+  private async sourceOf(pvc: V1PersistentVolumeClaim): Promise<string | undefined> {
     const ns = pvc.metadata!.namespace!;
     const src = pvc.spec?.dataSourceRef ?? pvc.spec?.dataSource;
+    if (src?.kind === 'VolumeSnapshot') return this.snapshotPath(ns, src.name);
+    if (src?.kind !== 'PersistentVolumeClaim') return undefined;
+    const from = await this.rest.get<V1PersistentVolumeClaim>(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${src.name}`);
+    if (!from.spec?.volumeName) throw new Error(`source claim ${src.name} is not bound yet`);
+    const pv = await this.rest.get<V1PersistentVolume>(`/api/v1/persistentvolumes/${from.spec.volumeName}`);
+    return pv.spec!.csi!.volumeHandle;
+  }
+
+  /** Fills the new volume; false when another agent holds the source bytes (it provisions the claim). */
+  private async fill(pvc: V1PersistentVolumeClaim, path: string, bytes: number): Promise<boolean> {
     const block = pvc.spec?.volumeMode === 'Block';
-    if (src?.kind === 'VolumeSnapshot') {
-      await copyVolume(await this.snapshotPath(ns, src.name), path);
-    } else if (src?.kind === 'PersistentVolumeClaim') {
-      const from = await this.rest.get<V1PersistentVolumeClaim>(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${src.name}`);
-      if (!from.spec?.volumeName) throw new Error(`source claim ${src.name} is not bound yet`);
-      const pv = await this.rest.get<V1PersistentVolume>(`/api/v1/persistentvolumes/${from.spec.volumeName}`);
-      await copyVolume(pv.spec!.csi!.volumeHandle, path);
-    } else {
-      createVolume(path, block ? 'file' : 'dir', bytes);
-    }
+    const source = await this.sourceOf(pvc);
+    if (source && !ownedBy(this.cfg.stateDir, source)) return false;
+    if (source) await copyVolume(source, path);
+    else createVolume(path, block ? 'file' : 'dir', bytes);
     if (block) growTo(path, bytes);
+    return true;
   }
 
   private async provision(pvc: V1PersistentVolumeClaim): Promise<void> {
@@ -119,17 +140,8 @@ export class Provisioner {
     const size = pvc.spec?.resources?.requests?.storage ?? '1Gi';
     // Provisioned before, and the PV controller has not bound the claim yet: nothing to do.
     if (await this.rest.get(`/api/v1/persistentvolumes/${name}`).then(() => true, () => false)) return;
-    await this.fill(pvc, path, quantityBytes(size));
-    const pv: V1PersistentVolume = {
-      apiVersion: 'v1', kind: 'PersistentVolume',
-      metadata: { name, annotations: { 'pv.kubernetes.io/provisioned-by': CSI_DRIVER } },
-      spec: {
-        capacity: { storage: size }, accessModes: pvc.spec?.accessModes ?? ['ReadWriteOnce'], volumeMode: block ? 'Block' : 'Filesystem',
-        persistentVolumeReclaimPolicy: 'Delete', storageClassName: STORAGE_CLASS,
-        claimRef: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace: pvc.metadata!.namespace, name: pvc.metadata!.name, uid: pvc.metadata!.uid },
-        csi: { driver: CSI_DRIVER, volumeHandle: path },
-      },
-    };
+    if (!(await this.fill(pvc, path, quantityBytes(size)))) return;
+    const pv = pvFor(pvc, { name, path, size });
     try {
       await this.rest.create('/api/v1/persistentvolumes', pv);
       this.log.info(`provisioned ${name} for ${pvc.metadata?.namespace}/${pvc.metadata?.name} at ${path}`);
@@ -140,7 +152,7 @@ export class Provisioner {
   }
 
   private onVolume(pv: V1PersistentVolume): void {
-    if (pv.metadata?.deletionTimestamp || pv.spec?.csi?.driver !== CSI_DRIVER) return;
+    if (pv.metadata?.deletionTimestamp || pv.spec?.csi?.driver !== CSI_DRIVER || !ownedBy(this.cfg.stateDir, pv.spec.csi.volumeHandle)) return;
     if (pv.status?.phase !== 'Released' || pv.spec.persistentVolumeReclaimPolicy !== 'Delete') return;
     const name = pv.metadata!.name!;
     removeVolume(pv.spec.csi.volumeHandle);

@@ -14,10 +14,13 @@ const kc = kubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 const custom = kc.makeApiClient(CustomObjectsApi);
 const SNAP = { group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots' };
-const t = suite<{ ns: string; agent: AgentProcess | undefined }>('node agent: storage', { ns: '', agent: undefined });
+const t = suite<{ ns: string; agent: AgentProcess | undefined; other: AgentProcess | undefined }>('node agent: storage', { ns: '', agent: undefined, other: undefined });
 
 t.before(async (ctx) => {
   ctx.agent = await startAgentProcess({ nodeName: `na-storage-${uniqueSuffix()}` });
+  // A second agent on the same machine races for every claim and snapshot: only the one whose state
+  // dir holds the bytes may cut, copy or delete them, so the results below must not change.
+  ctx.other = await startAgentProcess({ nodeName: `na-storage-other-${uniqueSuffix()}`, args: ['--no-aggregated-api'] });
   ctx.ns = await createNamespace('node-agent-storage');
 });
 
@@ -27,6 +30,7 @@ t.after(async (ctx) => {
     // Let the agent release the snapshots' finalizers before it stops.
     await eventually('the namespace to be gone', async () => core.readNamespace({ name: ctx.ns }).then(() => undefined, () => true), 60_000).catch(() => undefined);
   }
+  await ctx.other?.stop();
   await ctx.agent?.stop();
 });
 
