@@ -95,6 +95,14 @@ test('gc during a backup loses nothing, even blocks the backup found already sto
   assert.ok(await sameBytes(orphan, out));
 });
 
+test('a lock left by a killed backup stops blocking gc once stale, and gc removes it', async () => {
+  const old = new Date(Date.now() - 3_600_000).toISOString();
+  await vault.store.put('locks/backup-dead-000000', Buffer.from(JSON.stringify({ kind: 'backup', owner: 'dead', refreshedAt: old })));
+  const r = await gcVault(vault, { graceMs: 0 });
+  assert.not.ok(r.deferred);
+  assert.not.ok(await vault.store.has('locks/backup-dead-000000'));
+});
+
 test('a backup that starts while gc holds its lock waits for gc to finish', async () => {
   const src = join(dir, 'w.img');
   await writeImage(src, 2 * MiB, [{ offset: 0, length: 2 * MiB, fill: 'text' }]);

@@ -1,5 +1,5 @@
 // Garbage collection: delete blocks no published manifest references, never while a backup is in flight.
-import { acquireLock, liveLocks } from './locks.ts';
+import { acquireLock, liveLocks, removeStaleLocks } from './locks.ts';
 import { idAt } from './manifest.ts';
 import { idFromBlockKey, type Vault } from './vault.ts';
 
@@ -38,6 +38,22 @@ async function referenced(v: Vault): Promise<{ refs: Set<string>; manifests: num
   return { refs, manifests: all.length };
 }
 
+/** Unreferenced blocks older than the cutoff, and counts of what was seen and kept. */
+async function candidates(v: Vault, refs: Set<string>, cutoff: number): Promise<{ doomed: { key: string; size: number }[]; seen: number; keptForGrace: number }> {
+  const doomed: { key: string; size: number }[] = [];
+  let seen = 0;
+  let keptForGrace = 0;
+  for await (const obj of v.store.list('blocks/')) {
+    const id = idFromBlockKey(obj.key);
+    if (!id) continue;
+    seen++;
+    if (refs.has(id)) continue;
+    if (obj.modified.getTime() > cutoff) keptForGrace++;
+    else doomed.push({ key: obj.key, size: obj.size });
+  }
+  return { doomed, seen, keptForGrace };
+}
+
 /** Runs one GC pass under a GC lock; defers (deletes nothing) while any backup holds a live lock. */
 export async function gcVault(v: Vault, o: GcOptions = {}): Promise<GcReport> {
   const graceMs = o.graceMs ?? 3_600_000;
@@ -49,19 +65,10 @@ export async function gcVault(v: Vault, o: GcOptions = {}): Promise<GcReport> {
     if (busy.length > 0) {
       return { deferred: true, reason: `${busy.length} backup(s) in flight (${busy.map((b) => b.owner).join(', ')}): deleted nothing`, ...empty };
     }
+    // Only now, with no live backup, are stale locks provably dead: their owners never refreshed them.
+    if (!o.dryRun) await removeStaleLocks(v.store, 'backup');
     const { refs, manifests } = await referenced(v);
-    const cutoff = Date.now() - graceMs;
-    const doomed: { key: string; size: number }[] = [];
-    let seen = 0;
-    let keptForGrace = 0;
-    for await (const obj of v.store.list('blocks/')) {
-      const id = idFromBlockKey(obj.key);
-      if (!id) continue;
-      seen++;
-      if (refs.has(id)) continue;
-      if (obj.modified.getTime() > cutoff) keptForGrace++;
-      else doomed.push({ key: obj.key, size: obj.size });
-    }
+    const { doomed, seen, keptForGrace } = await candidates(v, refs, Date.now() - graceMs);
     if (manifests === 0 && seen > 0 && !o.allowEmpty) {
       throw new Error(`vault ${v.store.location} lists no manifests but ${seen} blocks: refusing to delete (an empty listing may be an outage); pass --allow-empty if the vault really has no backups`);
     }

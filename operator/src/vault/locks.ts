@@ -61,6 +61,19 @@ export async function liveLocks(store: ObjectStore, kind: LockKind, except?: str
   return out;
 }
 
+/** Deletes locks of dead processes (not refreshed for STALE_MS), e.g. of a SIGKILLed backup; returns how many. */
+export async function removeStaleLocks(store: ObjectStore, kind: LockKind): Promise<number> {
+  let removed = 0;
+  for await (const o of store.list(`locks/${kind}-`)) {
+    const info = JSON.parse((await store.get(o.key).catch(() => Buffer.from('null'))).toString()) as LockInfo | null;
+    if (info && Date.now() - Date.parse(info.refreshedAt) >= STALE_MS) {
+      await store.delete(o.key);
+      removed++;
+    }
+  }
+  return removed;
+}
+
 /** Waits until no live lock of `kind` remains, polling; throws after timeoutMs. */
 export async function waitForNoLocks(store: ObjectStore, kind: LockKind, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
