@@ -33,6 +33,9 @@ function snapPath(ns: string, name: string): string {
   return `${API}/namespaces/${ns}/volumesnapshots/${name}`;
 }
 
+/** The snapshot's source claim does not exist. */
+class SourceMissing extends Error {}
+
 /** What the snapshotter has to do for a VolumeSnapshot, if anything (pure). */
 export function snapshotWork(vs: VolumeSnapshot): 'cut' | 'remove' | undefined {
   const ours = (vs.spec?.volumeSnapshotClassName ?? STORAGE_CLASS) === STORAGE_CLASS && !!vs.spec?.source?.persistentVolumeClaimName;
@@ -95,13 +98,32 @@ export class Snapshotter {
   }
 
   private async sourceVolume(ns: string, claim: string): Promise<V1PersistentVolume | undefined> {
-    const pvc = await this.rest.get<V1PersistentVolumeClaim>(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${claim}`).catch(() => undefined);
+    const pvc = await this.rest.get<V1PersistentVolumeClaim>(`/api/v1/namespaces/${ns}/persistentvolumeclaims/${claim}`).catch((err: unknown) => {
+      if (isStatus(err, 404)) throw new SourceMissing(`failed to take snapshot: persistentvolumeclaim "${claim}" not found`);
+      return undefined;
+    });
     if (pvc?.status?.phase !== 'Bound' || !pvc.spec?.volumeName) return undefined;
     const pv = await this.rest.get<V1PersistentVolume>(`/api/v1/persistentvolumes/${pvc.spec.volumeName}`);
     return pv.spec?.csi?.driver === CSI_DRIVER ? pv : undefined;
   }
 
+  /** Reports a snapshot that cannot be cut in status.error, as snapshot-controller does (retried meanwhile). */
+  private async reportError(vs: VolumeSnapshot, message: string): Promise<void> {
+    if ((vs.status?.error as { message?: string } | undefined)?.message === message) return;
+    const status = { readyToUse: false, error: { message, time: new Date().toISOString() } };
+    await this.rest.mergePatch(`${snapPath(vs.metadata!.namespace!, vs.metadata!.name!)}/status`, { status });
+  }
+
   private async cut(vs: VolumeSnapshot): Promise<void> {
+    try {
+      await this.cutFromSource(vs);
+    } catch (err) {
+      if (!(err instanceof SourceMissing)) throw err;
+      await this.reportError(vs, err.message);
+    }
+  }
+
+  private async cutFromSource(vs: VolumeSnapshot): Promise<void> {
     const ns = vs.metadata!.namespace!;
     const name = vs.metadata!.name!;
     const pv = await this.sourceVolume(ns, vs.spec!.source!.persistentVolumeClaimName!);
@@ -121,7 +143,7 @@ export class Snapshotter {
     const restoreSize = pv.spec!.capacity?.storage ?? `${statSync(handle).size}`;
     const creationTime = new Date().toISOString();
     await this.rest.mergePatch(`${snapPath(ns, name)}/status`, {
-      status: { boundVolumeSnapshotContentName: contentName, readyToUse: true, restoreSize, creationTime },
+      status: { boundVolumeSnapshotContentName: contentName, readyToUse: true, restoreSize, creationTime, error: null },
     });
     this.log.info(`snapshot ${ns}/${name} of ${pv.metadata?.name} ready (${contentName})`);
   }

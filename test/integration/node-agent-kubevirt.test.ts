@@ -190,22 +190,27 @@ t('the agent\'s server refuses callers without the apiserver\'s front-proxy clie
   assert.is(code, 401);
 });
 
-t('a second agent takes the aggregated API over, and the first one takes it back when the second stops', async ({ ns, agent }) => {
+t('a second agent takes the aggregated API over, and a live agent takes it back when the second stops', async ({ ns, agent }) => {
   const port = async (): Promise<number | undefined> =>
     (await rest.get<{ spec: { service: { port: number } } }>('/apis/apiregistration.k8s.io/v1/apiservices/v1.subresources.kubevirt.io').catch(() => undefined))?.spec.service.port;
   const first = await port();
   await createVm(ns, agent!.nodeName, 'handover');
   await running(ns, 'handover');
   const second = await startAgentProcess({ nodeName: `na-kv2-${uniqueSuffix()}` });
+  const secondPort = await port();
   try {
-    assert.is.not(await port(), first, 'the newest agent serves the API');
+    assert.is.not(secondPort, first, 'the newest agent serves the API');
     // The second agent serves freezes of VMIs it does not run: it reads them from the API like virt-api.
     assert.is((await subresource(ns, 'handover', 'freeze', { unfreezeTimeout: '1m' })).code, 200);
     assert.is((await subresource(ns, 'handover', 'unfreeze')).code, 200);
   } finally {
     await second.stop();
   }
-  await eventually('the first agent to serve the API again', async () => ((await port()) === first ? true : undefined), 20_000);
+  // Usually the first agent; in a shared cluster another engineer's agent may be quicker.
+  await eventually('a live agent to serve the API again', async () => {
+    const p = await port();
+    return p !== undefined && p !== secondPort ? true : undefined;
+  }, 20_000);
   await eventually('a freeze to work again', async () => ((await subresource(ns, 'handover', 'freeze', { unfreezeTimeout: '1m' })).code === 200 ? true : undefined), 20_000);
   assert.is((await subresource(ns, 'handover', 'unfreeze')).code, 200);
 });

@@ -3,13 +3,14 @@
 // its status reads as kubelet's would: phase, exit code, termination message; deleting a running pod
 // kills its process and removes the pod.
 import { spawnSync } from 'node:child_process';
-import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { BatchV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startAgentProcess, type AgentProcess } from '../../hack/node-agent/testing.ts';
 import { createNamespace, deleteNamespace, eventually, kubeConfig, uniqueSuffix } from '../harness.ts';
 
 const core = kubeConfig().makeApiClient(CoreV1Api);
+const batch = kubeConfig().makeApiClient(BatchV1Api);
 const t = suite<{ ns: string; agent: AgentProcess | undefined }>('node agent: pods', { ns: '', agent: undefined });
 
 t.before(async (ctx) => {
@@ -127,6 +128,17 @@ t('image tresor:* runs the tresor CLI from the repository', async ({ ns, agent }
   const term = p.status?.containerStatuses?.[0]?.state?.terminated;
   assert.is(term?.exitCode, 0, term?.message);
   assert.is((JSON.parse(term?.message ?? '{}') as { keyCreated?: boolean }).keyCreated, true);
+});
+
+t('a Job\'s pod runs here and kube-controller-manager\'s job controller marks the Job Complete', async ({ ns, agent }) => {
+  await batch.createNamespacedJob({ namespace: ns, body: {
+    metadata: { name: 'job' },
+    spec: { backoffLimit: 0, template: pod('unused', agent!.nodeName, { containers: [{ name: 'main', image: 'busybox', command: ['true'] }] }) as never },
+  } });
+  await eventually('the Job to complete', async () => {
+    const j = await batch.readNamespacedJob({ namespace: ns, name: 'job' });
+    return j.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') ? true : undefined;
+  }, 60_000);
 });
 
 t('deleting a running pod kills its process and the pod goes away', async ({ ns, agent }) => {

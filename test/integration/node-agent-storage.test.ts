@@ -137,4 +137,17 @@ t('deleting a VolumeSnapshot removes its content (deletionPolicy Delete)', async
   }, 30_000);
 });
 
+t('a VolumeSnapshot of a missing PVC reports status.error and is not ready', async ({ ns }) => {
+  await custom.createNamespacedCustomObject({ ...SNAP, namespace: ns, body: {
+    apiVersion: 'snapshot.storage.k8s.io/v1', kind: 'VolumeSnapshot', metadata: { name: 'snap-missing' },
+    spec: { volumeSnapshotClassName: 'tresor-local', source: { persistentVolumeClaimName: 'no-such-claim' } },
+  } });
+  const vs = await eventually('status.error', async () => {
+    const got = (await custom.getNamespacedCustomObject({ ...SNAP, namespace: ns, name: 'snap-missing' })) as { status?: { readyToUse?: boolean; error?: { message?: string } } };
+    return got.status?.error ? got : undefined;
+  }, 15_000);
+  assert.is(vs.status?.readyToUse, false);
+  assert.match(vs.status?.error?.message ?? '', 'no-such-claim');
+});
+
 t.run();
