@@ -3,13 +3,13 @@
 // then removes the pod object with gracePeriodSeconds 0, as kubelet finalizes a graceful deletion.
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import type { KubeConfig, V1Pod, V1PodCondition } from '@kubernetes/client-node';
 import type { AgentConfig } from './config.ts';
 import type { ApiEndpoint } from './env.ts';
 import { errMsg, type Log } from './log.ts';
 import { nodeLabels } from './node.ts';
 import { PodRun } from './podrun.ts';
-import { podStatus, type PodInfo } from './podstatus.ts';
+import { keepTransitionTimes, podStatus, type PodInfo } from './podstatus.ts';
 import { ignoreNotFound, type Rest } from './rest.ts';
 import { bindPod, shouldBind } from './scheduler.ts';
 import { watchResource } from './watch.ts';
@@ -18,6 +18,8 @@ interface Entry {
   readonly run: PodRun;
   /** Status writes for one pod go out in order, one at a time. */
   writes: Promise<void>;
+  /** The conditions last written, for their transition times. */
+  conditions: V1PodCondition[] | undefined;
   finished: Promise<void>;
   deleting: boolean;
 }
@@ -101,7 +103,7 @@ export class PodController {
       rest: this.rest, log: this.log, api: this.api, repoRoot: this.cfg.repoRoot, path: this.path, podDir,
       onUpdate: (info) => this.writeStatus(pod, info),
     });
-    const entry: Entry = { run, writes: Promise.resolve(), finished: Promise.resolve(), deleting: false };
+    const entry: Entry = { run, writes: Promise.resolve(), finished: Promise.resolve(), deleting: false, conditions: pod.status?.conditions };
     this.pods.set(uid, entry);
     this.log.info(`starting pod ${podKey(pod)}`);
     this.writeStatus(pod, run.info());
@@ -111,6 +113,8 @@ export class PodController {
   private writeStatus(pod: V1Pod, info: PodInfo): void {
     const entry = this.pods.get(pod.metadata!.uid!);
     const status = podStatus(info);
+    status.conditions = keepTransitionTimes(status.conditions ?? [], entry?.conditions);
+    if (entry) entry.conditions = status.conditions;
     const write = async (): Promise<void> => {
       await this.rest.mergePatch(`${podPath(pod)}/status`, { status });
     };

@@ -88,6 +88,14 @@ function condition(type: string, ok: boolean, now: Date, reason?: string): V1Pod
   return { type, status: ok ? 'True' : 'False', lastTransitionTime: now, ...(ok || !reason ? {} : { reason }) };
 }
 
+/** Conditions keep their lastTransitionTime unless their status flipped (API conventions). */
+export function keepTransitionTimes(next: readonly V1PodCondition[], prev: readonly V1PodCondition[] | undefined): V1PodCondition[] {
+  return next.map((c) => {
+    const old = prev?.find((o) => o.type === c.type);
+    return old && old.status === c.status && old.lastTransitionTime ? { ...c, lastTransitionTime: old.lastTransitionTime } : c;
+  });
+}
+
 /** The whole pod status (phase, conditions, container statuses). */
 export function podStatus(p: PodInfo, now = new Date()): V1PodStatus {
   const phase = podPhase(p);

@@ -12,7 +12,10 @@ export interface AgentProcess {
   readonly stateDir: string;
   /** Everything the agent printed so far (for failure messages). */
   output(): string;
+  /** SIGTERM, then SIGKILL after 15 s; removes the state dir. */
   stop(): Promise<void>;
+  /** SIGKILL now (a crashed agent); removes the state dir. */
+  kill(): Promise<void>;
 }
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -66,6 +69,12 @@ export async function startAgentProcess(opts: { nodeName: string; args?: readonl
         child.kill('SIGKILL');
         await waitExit(child, 5_000);
       }
+      process.off('exit', kill);
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
+      await waitExit(child, 5_000);
       process.off('exit', kill);
       rmSync(stateDir, { recursive: true, force: true });
     },

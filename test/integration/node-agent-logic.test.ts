@@ -12,7 +12,7 @@ import { quantityBytes } from '../../hack/node-agent/files.ts';
 import { DEFAULT_GUEST, guestOf, parseGoDuration } from '../../hack/node-agent/guest.ts';
 import { vmiFor, wantsRunning } from '../../hack/node-agent/kubevirt.ts';
 import { nodeLabels } from '../../hack/node-agent/node.ts';
-import { podPhase, type ContainerInfo } from '../../hack/node-agent/podstatus.ts';
+import { keepTransitionTimes, podPhase, type ContainerInfo } from '../../hack/node-agent/podstatus.ts';
 import { bwrapArgs, resolveTarget } from '../../hack/node-agent/sandbox.ts';
 import { shouldBind } from '../../hack/node-agent/scheduler.ts';
 import { snapshotWork } from '../../hack/node-agent/snapshots.ts';
@@ -90,6 +90,14 @@ t('pod phase follows kubelet: Pending, Running, Succeeded, Failed, and restartin
   assert.is(phase([c(ended(3), false)]), 'Running', 'a failed container about to restart');
   assert.is(phase([c({ kind: 'waiting', reason: 'PodInitializing' })], [c(ended(1), true)]), 'Failed', 'a failed init container fails the pod');
   assert.is(phase([c({ kind: 'waiting', reason: 'PodInitializing' })], [c({ kind: 'running', startedAt: now })]), 'Pending');
+});
+
+t('a pod condition keeps its lastTransitionTime until its status flips', () => {
+  const t0 = new Date(0);
+  const prev = [{ type: 'Ready', status: 'False', lastTransitionTime: t0 }, { type: 'PodScheduled', status: 'True', lastTransitionTime: t0 }];
+  const next = keepTransitionTimes([{ type: 'Ready', status: 'True', lastTransitionTime: now }, { type: 'PodScheduled', status: 'True', lastTransitionTime: now }], prev);
+  assert.is(next[0]!.lastTransitionTime, now);
+  assert.is(next[1]!.lastTransitionTime, t0);
 });
 
 t('quantities, Go durations and $(VAR) expansion', () => {

@@ -164,4 +164,31 @@ t('deleting a running pod kills its process and the pod goes away', async ({ ns,
   assert.not.ok(running(), 'the process is gone');
 });
 
+t('an agent that crashes takes its pods\' processes with it; restarted, it reports them Failed (137)', async ({ ns }) => {
+  const nodeName = `na-crash-${uniqueSuffix()}`;
+  const marker = `${2000 + Math.floor(Math.random() * 1000)}.${Date.now() % 100000}`;
+  const running = (): boolean => spawnSync('pgrep', ['-f', `sleep ${marker}`]).status === 0;
+  const first = await startAgentProcess({ nodeName });
+  try {
+    await core.createNamespacedPod({ namespace: ns, body: pod('orphan', nodeName, { containers: [{ name: 'main', image: 'busybox', command: ['sleep', marker] }] }) });
+    await eventually('the pod to run', async () => {
+      const p = await core.readNamespacedPod({ namespace: ns, name: 'orphan' });
+      return p.status?.phase === 'Running' && running() ? true : undefined;
+    }, 30_000);
+  } finally {
+    await first.kill();
+  }
+  await eventually('the process to die with the agent', async () => (running() ? undefined : true), 10_000);
+  const second = await startAgentProcess({ nodeName });
+  try {
+    const p = await finished(ns, 'orphan');
+    assert.is(p.status?.phase, 'Failed');
+    const term = p.status?.containerStatuses?.[0]?.state?.terminated;
+    assert.is(term?.exitCode, 137);
+    assert.match(term?.message ?? '', 'could not be located');
+  } finally {
+    await second.stop();
+  }
+});
+
 t.run();
