@@ -74,6 +74,28 @@ test('a 1% change uploads about 1% (hash-compare), and the incremental restores 
   assert.not.ok(await sameBytes(src, out));
 });
 
+test('hash-compare: a block that became a hole since the parent restores as zeros, not as the old data', async () => {
+  const src = join(dir, 'punched.img');
+  await writeImage(src, 8 * MiB, [{ offset: 0, length: 8 * MiB, fill: 'random' }]);
+  await backupDisk({ vault, source: src, diskId: 'punched' });
+  const { readFile: read, writeFile: write } = await import('node:fs/promises');
+  const old = await read(src);
+  // Rewrite the image with block 3 as a hole (what a discard inside the guest leaves behind).
+  await write(src, Buffer.alloc(0));
+  await writeImage(src, 8 * MiB, []);
+  const { open } = await import('node:fs/promises');
+  const fh = await open(src, 'r+');
+  await fh.write(old, 0, 3 * MiB, 0);
+  await fh.write(old, 4 * MiB, 4 * MiB, 4 * MiB);
+  await fh.close();
+  const inc = await backupDisk({ vault, source: src, diskId: 'punched', parent: 'auto' });
+  assert.is(inc.type, 'incremental-hash');
+  assert.is(inc.bytesRead, 7 * MiB);
+  const out = join(dir, 'punched.out');
+  await restoreDisk({ vault, diskId: 'punched', backupId: 'latest', target: out });
+  assert.ok(await sameBytes(src, out), 'the hole came back with the parent block');
+});
+
 test('a changed-block list reads only the listed blocks, and the result restores byte-exact', async () => {
   const src = join(dir, 'cbt.img');
   const size = 100 * MiB + 5000;

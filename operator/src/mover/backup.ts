@@ -2,7 +2,7 @@
 import { open as openFile, stat, type FileHandle } from 'node:fs/promises';
 import { blockId, ID_BYTES, sealBlock } from '../vault/codec.ts';
 import { acquireLock, waitForNoLocks } from '../vault/locks.ts';
-import { type BackupStats, type BackupType, blockCount, idAt, type Manifest, ZERO_ID } from '../vault/manifest.ts';
+import { allocMap, type BackupStats, type BackupType, blockCount, idAt, type Manifest, ZERO_ID } from '../vault/manifest.ts';
 import { blockKey, checkDiskId, newBackupId, type Vault } from '../vault/vault.ts';
 import { type Extent, type SourceLayout, sourceLayout } from './extents.ts';
 import { Bandwidth, Semaphore } from './limits.ts';
@@ -88,7 +88,9 @@ class BackupRun {
     this.size = src.size;
     this.bs = o.vault.config.blockSize;
     this.parentMap = src.parentMap;
-    this.map = Buffer.alloc(blockCount(this.size, this.bs) * ID_BYTES);
+    const n = blockCount(this.size, this.bs);
+    // The parent's decoded map becomes the new map when the disk kept its size: one map in memory, not two.
+    this.map = src.parentMap && src.parentMap.length === n * ID_BYTES ? src.parentMap : allocMap(n);
     this.uploads = new Semaphore(o.uploadConcurrency ?? DEFAULT_UPLOADS);
     this.bandwidth = new Bandwidth(o.bandwidthBytesPerSecond ?? 0);
     this.meter = new ProgressMeter('backup', meterTotal, o.onProgress);
@@ -96,17 +98,22 @@ class BackupRun {
 
   /** Fills the map from the parent (changed-block mode) before reading what changed. */
   keepParent(): void {
-    if (!this.parentMap) return;
+    if (!this.parentMap || this.parentMap === this.map) return;
     this.parentMap.copy(this.map, 0, 0, Math.min(this.parentMap.length, this.map.length));
   }
 
   /** Reads and processes the listed blocks with a bounded number in flight; holes stay ZERO_ID. */
-  async readAll(reads: Iterable<number>, slots: number): Promise<void> {
+  async readAll(reads: Iterable<number>, slots: number, keepParent: boolean): Promise<void> {
     const sem = new Semaphore(slots);
     for (let i = 0; i < READ_BUFFERS; i++) this.buffers.push(Buffer.allocUnsafeSlow(this.bs));
     let failed: unknown;
     const inflight = new Set<Promise<void>>();
+    let next = 0;
     for (const b of reads) {
+      // Blocks not read are holes now, unless they keep the parent's id (changed-block mode). The map may
+      // be the parent's own buffer, so they are cleared explicitly. Reads come in ascending order.
+      if (!keepParent) this.map.fill(0, next * ID_BYTES, b * ID_BYTES);
+      next = b + 1;
       await sem.acquire();
       if (failed !== undefined) break;
       const p = this.block(b)
@@ -121,6 +128,7 @@ class BackupRun {
     }
     await Promise.all(inflight);
     if (failed !== undefined) throw failed;
+    if (!keepParent) this.map.fill(0, next * ID_BYTES);
   }
 
   private async block(b: number): Promise<void> {
@@ -152,9 +160,10 @@ class BackupRun {
       return undefined;
     }
     const id = blockId(this.o.vault.keys.blockId, data);
-    const parentId = this.parentMap && b * ID_BYTES < this.parentMap.length ? idAt(this.parentMap, b) : undefined;
+    // Compare before writing: the parent's map may be the very buffer this backup fills.
+    const same = this.parentMap !== undefined && b * ID_BYTES < this.parentMap.length && idAt(this.parentMap, b).equals(id);
     id.copy(this.map, b * ID_BYTES);
-    if (parentId?.equals(id)) {
+    if (same) {
       this.c.blocksReused++;
       return undefined;
     }
@@ -221,7 +230,7 @@ export async function backupDisk(o: BackupOptions): Promise<BackupResult> {
     const run = new BackupRun(o, { fh, size: layout.size, parentMap: parent?.map }, Math.min(p.readCount * bs, layout.size));
     try {
       if (p.keepParent) run.keepParent();
-      await run.readAll(p.reads, READ_BUFFERS + (o.uploadConcurrency ?? DEFAULT_UPLOADS));
+      await run.readAll(p.reads, READ_BUFFERS + (o.uploadConcurrency ?? DEFAULT_UPLOADS), p.keepParent);
     } finally {
       await fh.close();
     }

@@ -12,6 +12,7 @@ const HEADER = 2;
 const NONCE = 12;
 const TAG = 16;
 const SAMPLE = 64 * 1024;
+const CHUNK = 1024 * 1024;
 const ZSTD1 = { params: { [constants.ZSTD_c_compressionLevel]: 1 } };
 
 /** Length of a block id (keyed BLAKE3 output). */
@@ -69,7 +70,8 @@ function encrypt(key: Buffer, { codec, body }: { codec: number; body: Uint8Array
   const c = createCipheriv('aes-256-gcm', key, nonce);
   c.setAAD(Buffer.concat([out.subarray(0, HEADER), context]));
   let at = HEADER + NONCE;
-  at += c.update(body).copy(out, at);
+  // In 1 MiB steps: one update over a large manifest would allocate a second copy of it.
+  for (let i = 0; i < body.length; i += CHUNK) at += c.update(body.subarray(i, i + CHUNK)).copy(out, at);
   at += c.final().copy(out, at);
   c.getAuthTag().copy(out, at);
   return out;

@@ -59,25 +59,54 @@ function context(h: { diskId: string; backupId: string }): Buffer {
   return Buffer.from(manifestKey(h.diskId, h.backupId));
 }
 
-/** Serializes and seals a manifest; the context binds it to its own name so manifests cannot be swapped. */
+/** Size of the header trailer that follows the block map in a manifest's plaintext (JSON padded with spaces). */
+export const HEADER_BYTES = 8192;
+
+// Maps whose buffer has a writable HEADER_BYTES trailer right after them (from allocMap or decodeManifest):
+// encoding one writes the header in place instead of copying a map of up to 32 MiB per TiB of disk.
+const withTrailer = new WeakSet<Buffer>();
+
+/** A zeroed block map for `blocks` blocks, with room for the header so that encoding it copies nothing. */
+export function allocMap(blocks: number): Buffer {
+  const map = Buffer.alloc(blocks * ID_BYTES + HEADER_BYTES).subarray(0, blocks * ID_BYTES);
+  withTrailer.add(map);
+  return map;
+}
+
+function headerBytes(header: ManifestHeader): Buffer {
+  const head = Buffer.from(JSON.stringify(header));
+  if (head.length > HEADER_BYTES) throw new Error(`manifest header of ${header.diskId}/${header.backupId} is ${head.length} bytes, over ${HEADER_BYTES}`);
+  return Buffer.concat([head, Buffer.alloc(HEADER_BYTES - head.length, 0x20)]);
+}
+
+/**
+ * Serializes and seals a manifest: plaintext = block map, then the header trailer. The context binds it to
+ * its own name so manifests cannot be swapped. A map with a trailer is encoded in place (and its trailer
+ * overwritten).
+ */
 export function encodeManifest(key: Buffer, m: Manifest): Buffer {
-  const head = Buffer.from(JSON.stringify(m.header));
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(head.length);
-  return seal(key, Buffer.concat([len, head, m.map]), context(m.header), 3);
+  const head = headerBytes(m.header);
+  let plain: Buffer;
+  if (withTrailer.has(m.map)) {
+    plain = Buffer.from(m.map.buffer, m.map.byteOffset, m.map.length + HEADER_BYTES);
+    head.copy(plain, m.map.length);
+  } else {
+    plain = Buffer.concat([m.map, head]);
+  }
+  return seal(key, plain, context(m.header), 3);
 }
 
 /** Opens and checks a manifest read from diskId/backupId; throws on tampering, wrong key or unknown version. */
 export function decodeManifest(key: Buffer, sealed: Buffer, diskId: string, backupId: string): Manifest {
   const plain = open(key, sealed, context({ diskId, backupId }), `manifest ${diskId}/${backupId}`);
-  const len = plain.readUInt32BE(0);
-  const header = JSON.parse(plain.subarray(4, 4 + len).toString('utf8')) as ManifestHeader;
+  if (plain.length < HEADER_BYTES) throw new Error(`manifest ${diskId}/${backupId} is too short`);
+  const header = JSON.parse(plain.subarray(plain.length - HEADER_BYTES).toString('utf8')) as ManifestHeader;
   if (header.format !== 'tresor-disk-manifest' || header.version !== 1) {
     throw new Error(`manifest ${diskId}/${backupId} has unsupported format ${header.format} v${header.version}`);
   }
-  const map = plain.subarray(4 + len);
-  if (map.length !== blockCount(header.diskSize, header.blockSize) * ID_BYTES) {
-    throw new Error(`manifest ${diskId}/${backupId} block map has ${map.length} bytes, expected ${blockCount(header.diskSize, header.blockSize) * ID_BYTES}`);
-  }
+  const map = plain.subarray(0, plain.length - HEADER_BYTES);
+  const expected = blockCount(header.diskSize, header.blockSize) * ID_BYTES;
+  if (map.length !== expected) throw new Error(`manifest ${diskId}/${backupId} block map has ${map.length} bytes, expected ${expected}`);
+  withTrailer.add(map);
   return { header, map };
 }
