@@ -25,7 +25,23 @@ export interface Answer {
 }
 
 /** What the server does for a freeze or unfreeze request. */
-export type SubresourceHandler = (req: { ns: string; name: string; action: 'freeze' | 'unfreeze'; body: unknown }) => Promise<Answer>;
+export type SubresourceHandler = (req: SubresourceRequest) => Promise<Answer>;
+
+/** A PUT on one of the served subresources. */
+export interface SubresourceRequest {
+  readonly ns: string;
+  readonly name: string;
+  readonly action: VmiAction | VmAction;
+  readonly body: unknown;
+}
+
+/** Subresources of virtualmachineinstances. */
+export type VmiAction = 'freeze' | 'unfreeze';
+/** Subresources of virtualmachines. */
+export type VmAction = 'start' | 'stop' | 'restart';
+
+const VMI_ACTIONS: readonly VmiAction[] = ['freeze', 'unfreeze'];
+const VM_ACTIONS: readonly VmAction[] = ['start', 'stop', 'restart'];
 
 /** A Kubernetes Status object for an error answer. */
 export function failure(code: number, reason: string, message: string): Answer {
@@ -34,7 +50,10 @@ export function failure(code: number, reason: string, message: string): Answer {
 
 const resources = {
   kind: 'APIResourceList', apiVersion: 'v1', groupVersion: `${GROUP}/${VERSION}`,
-  resources: ['freeze', 'unfreeze'].map((s) => ({ name: `virtualmachineinstances/${s}`, singularName: '', namespaced: true, kind: 'VirtualMachineInstance', verbs: ['update'] })),
+  resources: [
+    ...VMI_ACTIONS.map((s) => ({ name: `virtualmachineinstances/${s}`, singularName: '', namespaced: true, kind: 'VirtualMachineInstance', verbs: ['update'] })),
+    ...VM_ACTIONS.map((s) => ({ name: `virtualmachines/${s}`, singularName: '', namespaced: true, kind: 'VirtualMachine', verbs: ['update'] })),
+  ],
 };
 const group = { kind: 'APIGroup', apiVersion: 'v1', name: GROUP, versions: [{ groupVersion: `${GROUP}/${VERSION}`, version: VERSION }], preferredVersion: { groupVersion: `${GROUP}/${VERSION}`, version: VERSION } };
 const DISCOVERY: Record<string, unknown> = {
@@ -42,7 +61,9 @@ const DISCOVERY: Record<string, unknown> = {
   [`/apis/${GROUP}`]: group,
   [`/apis/${GROUP}/${VERSION}`]: resources,
 };
-const SUBRESOURCE = new RegExp(`^/apis/${GROUP}/${VERSION}/namespaces/([^/]+)/virtualmachineinstances/([^/]+)/(freeze|unfreeze)$`);
+const SUBRESOURCE = new RegExp(
+  `^/apis/${GROUP}/${VERSION}/namespaces/([^/]+)/(?:virtualmachineinstances/([^/]+)/(${VMI_ACTIONS.join('|')})|virtualmachines/([^/]+)/(${VM_ACTIONS.join('|')}))$`,
+);
 
 function authorized(req: IncomingMessage, checkClient: boolean): boolean {
   if (!checkClient) return true;
@@ -73,7 +94,7 @@ async function route(req: IncomingMessage, handler: SubresourceHandler, checkCli
   } catch {
     return failure(400, 'BadRequest', 'the request body is not JSON');
   }
-  return handler({ ns: m[1]!, name: m[2]!, action: m[3] as 'freeze' | 'unfreeze', body });
+  return handler({ ns: m[1]!, name: (m[2] ?? m[4])!, action: (m[3] ?? m[5]) as VmiAction | VmAction, body });
 }
 
 function reply(res: ServerResponse, a: Answer): void {

@@ -13,6 +13,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** The freeze/unfreeze handler over the KubeVirt stand-in's cache and the freeze state. */
 export function freezeHandler(kubevirt: KubeVirt, freezes: FreezeState, log: Log): SubresourceHandler {
   return async ({ ns, name, action, body }): Promise<Answer> => {
+    if (action !== 'freeze' && action !== 'unfreeze') return kubevirt.vmAction(ns, name, action);
     const { vmi, vm } = kubevirt.lookup(ns, name);
     if (!vmi) return failure(404, 'NotFound', `virtualmachineinstance.kubevirt.io "${name}" not found`);
     if (vmi.status?.phase !== 'Running') return failure(409, 'Conflict', `Operation cannot be fulfilled on virtualmachineinstance.kubevirt.io "${name}": VMI is not running`);

@@ -6,6 +6,7 @@
 import { closeSync, existsSync, openSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig, KubernetesObject, V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
+import type { Answer, VmAction } from './aggregated.ts';
 import type { AgentConfig } from './config.ts';
 import { quantityBytes } from './files.ts';
 import type { FreezeState } from './freeze.ts';
@@ -13,6 +14,7 @@ import { guestOf, guestOSInfo } from './guest.ts';
 import { errMsg, type Log } from './log.ts';
 import { nodeLabels } from './node.ts';
 import { ignoreNotFound, isStatus, type Rest } from './rest.ts';
+import { vmAction } from './vmactions.ts';
 import { watchResource, type Watched } from './watch.ts';
 
 const API = '/apis/kubevirt.io/v1';
@@ -97,6 +99,12 @@ export class KubeVirt {
   /** The cached VMI and its VM (for the freeze API). */
   lookup(ns: string, name: string): { vmi: VirtualMachineInstance | undefined; vm: VirtualMachine | undefined } {
     return { vmi: this.vmis?.get(name, ns), vm: this.vms?.get(name, ns) };
+  }
+
+  /** virt-api's start/stop/restart of a VM (see vmactions.ts). */
+  vmAction(ns: string, name: string, action: VmAction): Promise<Answer> {
+    const { vm, vmi } = this.lookup(ns, name);
+    return vmAction(this.rest, action, vm, vmi);
   }
 
   private resync(): void {

@@ -215,4 +215,23 @@ t('a second agent takes the aggregated API over, and a live agent takes it back 
   assert.is((await subresource(ns, 'handover', 'unfreeze')).code, 200);
 });
 
+t('virtualmachines/stop, start and restart through the aggregated API', async ({ ns }) => {
+  const vmPath = `/apis/subresources.kubevirt.io/v1/namespaces/${ns}/virtualmachines/handover`;
+  const put = async (action: string): Promise<number> => rest.put(`${vmPath}/${action}`, {}).then(() => 200, (e: ApiError) => e.code);
+  const before = (await running(ns, 'handover')) as Vmi & { metadata: { uid?: string } };
+  assert.is(await put('start'), 409, 'already running');
+  assert.is(await put('restart'), 200);
+  await eventually('a new VMI to run', async () => {
+    const v = (await vmi(ns, 'handover').catch(() => undefined)) as (Vmi & { metadata: { uid?: string } }) | undefined;
+    return v?.status?.phase === 'Running' && v.metadata.uid !== before.metadata.uid ? true : undefined;
+  }, 20_000);
+  assert.is(await put('stop'), 200);
+  await eventually('the VMI to be gone', async () => vmi(ns, 'handover').then(() => undefined, () => true), 15_000);
+  const vm = (await custom.getNamespacedCustomObject({ ...KV, plural: 'virtualmachines', namespace: ns, name: 'handover' })) as { spec: { runStrategy?: string } };
+  assert.is(vm.spec.runStrategy, 'Halted');
+  assert.is(await put('stop'), 409, 'not running');
+  assert.is(await put('start'), 200);
+  await running(ns, 'handover');
+});
+
 t.run();
