@@ -2,7 +2,7 @@
 // not bound), init containers one after another, then the app containers side by side, each restarted
 // as restartPolicy says (OnFailure/Always, with kubelet's doubling back-off), and stopped on deletion
 // with SIGTERM, then SIGKILL after the grace period.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { startContainer, type ContainerRun } from './container.ts';
@@ -45,6 +45,7 @@ function mountsFor(c: V1Container, vols: Map<string, HostVolume>, termFile: stri
   for (const m of c.volumeMounts ?? []) {
     const v = need(m.name);
     const source = m.subPath ? join(v.path, m.subPath) : v.path;
+    if (m.subPath && v.kind === 'dir' && !existsSync(source)) mkdirSync(source, { recursive: true }); // kubelet creates a missing subPath
     mounts.push({ source, target: m.mountPath, mode: m.readOnly || v.readOnly ? 'ro-bind' : 'bind' });
   }
   for (const d of c.volumeDevices ?? []) {
