@@ -23,6 +23,8 @@ export interface PodRunDeps {
   readonly path: string;
   readonly podDir: string;
   readonly onUpdate: (info: PodInfo) => void;
+  /** Records a kubelet event about the pod. */
+  readonly event: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
 }
 
 const VOLUME_RETRY_MS = 500;
@@ -129,6 +131,7 @@ export class PodRun {
         const message = errMsg(err);
         if (message !== reported || fatal) {
           reported = message;
+          this.deps.event('Warning', fatal ? 'Failed' : 'FailedMount', message);
           this.main = this.main.map((c) => ({ ...c, current: { kind: 'waiting', reason: fatal ? 'CreateContainerConfigError' : 'ContainerCreating', message } }));
           this.report();
         }
@@ -176,10 +179,12 @@ export class PodRun {
       run = startContainer({ sandbox, env, logFile: join(dir, 'log'), terminationFile: termFile, fallbackToLogs: c.terminationMessagePolicy === 'FallbackToLogsOnError' });
     } catch (err) {
       const now = new Date();
+      this.deps.event('Warning', 'Failed', `Error: ${errMsg(err)}`);
       this.set(kind, i, { current: { kind: 'terminated', exitCode: 128, signal: undefined, message: errMsg(err), startedAt: now, finishedAt: now } });
       return 128;
     }
     this.running.set(c.name, run);
+    this.deps.event('Normal', 'Started', `Started container ${c.name}`);
     if (this.stopping) run.kill('SIGKILL'); // deleted while it was being started
     const prev = (kind === 'init' ? this.init : this.main)[i]!;
     this.set(kind, i, { current: { kind: 'running', startedAt: run.startedAt }, last: prev.current.kind === 'terminated' ? prev.current : prev.last });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { KubeConfig, V1Pod, V1PodCondition } from '@kubernetes/client-node';
 import type { AgentConfig } from './config.ts';
 import type { ApiEndpoint } from './env.ts';
+import { recordPodEvent } from './events.ts';
 import { errMsg, type Log } from './log.ts';
 import { nodeLabels } from './node.ts';
 import { PodRun } from './podrun.ts';
@@ -79,7 +80,11 @@ export class PodController {
     const node = { name: this.cfg.nodeName, labels: nodeLabels(this.cfg.nodeName) };
     if (shouldBind(pod, node, this.cfg.schedule)) {
       bindPod(this.rest, pod, this.cfg.nodeName)
-        .then((ok) => ok && this.log.info(`bound pod ${podKey(pod)} to ${this.cfg.nodeName}`))
+        .then((ok) => {
+          if (!ok) return;
+          this.log.info(`bound pod ${podKey(pod)} to ${this.cfg.nodeName}`);
+          this.event(pod, 'default-scheduler', ['Normal', 'Scheduled', `Successfully assigned ${podKey(pod)} to ${this.cfg.nodeName}`]);
+        })
         .catch((err: unknown) => this.log.warn(`binding pod ${podKey(pod)}: ${errMsg(err)}`));
       return;
     }
@@ -102,12 +107,17 @@ export class PodController {
     const run = new PodRun(pod, {
       rest: this.rest, log: this.log, api: this.api, repoRoot: this.cfg.repoRoot, path: this.path, podDir,
       onUpdate: (info) => this.writeStatus(pod, info),
+      event: (type, reason, message) => this.event(pod, 'kubelet', [type, reason, message]),
     });
     const entry: Entry = { run, writes: Promise.resolve(), finished: Promise.resolve(), deleting: false, conditions: pod.status?.conditions };
     this.pods.set(uid, entry);
     this.log.info(`starting pod ${podKey(pod)}`);
     this.writeStatus(pod, run.info());
     entry.finished = run.run().catch((err: unknown) => this.log.warn(`pod ${podKey(pod)}: ${errMsg(err)}`));
+  }
+
+  private event(pod: V1Pod, component: string, [type, reason, message]: ['Normal' | 'Warning', string, string]): void {
+    recordPodEvent(this.rest, pod, { type, reason, message, component, host: this.cfg.nodeName });
   }
 
   private writeStatus(pod: V1Pod, info: PodInfo): void {
@@ -139,6 +149,7 @@ export class PodController {
     if (entry) entry.deleting = true;
     const grace = pod.metadata?.deletionGracePeriodSeconds ?? pod.spec?.terminationGracePeriodSeconds ?? 30;
     this.log.info(`stopping pod ${podKey(pod)} (grace ${grace} s)`);
+    if (entry) this.event(pod, 'kubelet', ['Normal', 'Killing', `Stopping the pod's containers (grace period ${grace} s)`]);
     const done = async (): Promise<void> => {
       if (entry) {
         await entry.run.stop(grace);

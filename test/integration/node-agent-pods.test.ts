@@ -60,6 +60,11 @@ t('a pod runs on the agent\'s node and reports Succeeded, exit code 0 and its te
   assert.is(term?.reason, 'Completed');
   assert.is(term?.message, `ok ${ns} alice from-a-volume`);
   assert.ok(term?.startedAt && term.finishedAt, 'start and finish times reported');
+  await eventually('Scheduled and Started events', async () => {
+    const evs = await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=ok' });
+    const reasons = new Set(evs.items.map((e) => e.reason));
+    return reasons.has('Scheduled') && reasons.has('Started') ? true : undefined;
+  }, 10_000);
 });
 
 t('a failing pod reports Failed with its exit code; FallbackToLogsOnError gives the log tail', async ({ ns, agent }) => {
