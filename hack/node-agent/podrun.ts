@@ -68,6 +68,7 @@ export class PodRun {
   private main: ContainerInfo[];
   private readonly startTime = new Date();
   private stopping = false;
+  private failure: PodInfo['failure'];
 
   constructor(pod: V1Pod, deps: PodRunDeps) {
     this.pod = pod;
@@ -81,11 +82,29 @@ export class PodRun {
 
   /** A snapshot of what is known about the pod now. */
   info(): PodInfo {
-    return { startTime: this.startTime, init: [...this.init], main: [...this.main] };
+    return { startTime: this.startTime, init: [...this.init], main: [...this.main], ...(this.failure ? { failure: this.failure } : {}) };
   }
 
   /** Prepares volumes and runs the containers to their end (resolves when no container runs any more). */
   async run(): Promise<void> {
+    const deadline = this.pod.spec?.activeDeadlineSeconds;
+    const timer = deadline === undefined ? undefined : setTimeout(() => this.deadlineExceeded(deadline), deadline * 1000);
+    try {
+      await this.runContainers();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** activeDeadlineSeconds passed: kubelet kills the containers and fails the pod. */
+  private deadlineExceeded(seconds: number): void {
+    this.failure = { reason: 'DeadlineExceeded', message: `Pod was active on the node longer than the specified deadline (${seconds} s)` };
+    this.deps.event('Normal', 'DeadlineExceeded', this.failure.message);
+    this.report();
+    this.stop(0).catch(() => undefined);
+  }
+
+  private async runContainers(): Promise<void> {
     const vols = await this.waitForVolumes();
     if (!vols) return;
     const specs = this.pod.spec?.initContainers ?? [];

@@ -34,6 +34,8 @@ export interface PodInfo {
   readonly startTime: Date;
   readonly init: readonly ContainerInfo[];
   readonly main: readonly ContainerInfo[];
+  /** The pod failed as a whole (activeDeadlineSeconds passed). */
+  readonly failure?: { readonly reason: string; readonly message: string };
 }
 
 function succeeded(c: ContainerInfo): boolean {
@@ -46,6 +48,7 @@ function failedForGood(c: ContainerInfo): boolean {
 
 /** The pod phase kubelet would report. */
 export function podPhase(p: PodInfo): 'Pending' | 'Running' | 'Succeeded' | 'Failed' {
+  if (p.failure) return 'Failed';
   if (p.init.some(failedForGood)) return 'Failed';
   if (!p.init.every(succeeded)) return 'Pending';
   if (p.main.length > 0 && p.main.every((c) => c.done && c.current.kind === 'terminated')) {
@@ -104,6 +107,7 @@ export function podStatus(p: PodInfo, now = new Date()): V1PodStatus {
   const doneReason = phase === 'Succeeded' || phase === 'Failed' ? 'PodCompleted' : 'ContainersNotReady';
   return {
     phase,
+    ...(p.failure ? { reason: p.failure.reason, message: p.failure.message } : {}),
     hostIP: '127.0.0.1',
     hostIPs: [{ ip: '127.0.0.1' }],
     podIP: '127.0.0.1',

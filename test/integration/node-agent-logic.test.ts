@@ -90,6 +90,7 @@ t('pod phase follows kubelet: Pending, Running, Succeeded, Failed, and restartin
   assert.is(phase([c(ended(3), false)]), 'Running', 'a failed container about to restart');
   assert.is(phase([c({ kind: 'waiting', reason: 'PodInitializing' })], [c(ended(1), true)]), 'Failed', 'a failed init container fails the pod');
   assert.is(phase([c({ kind: 'waiting', reason: 'PodInitializing' })], [c({ kind: 'running', startedAt: now })]), 'Pending');
+  assert.is(podPhase({ startTime: now, init: [], main: [c({ kind: 'running', startedAt: now })], failure: { reason: 'DeadlineExceeded', message: '' } }), 'Failed');
 });
 
 t('a pod condition keeps its lastTransitionTime until its status flips', () => {

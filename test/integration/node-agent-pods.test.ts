@@ -146,6 +146,19 @@ t('a Job\'s pod runs here and kube-controller-manager\'s job controller marks th
   }, 60_000);
 });
 
+t('activeDeadlineSeconds: the containers are killed and the pod fails with DeadlineExceeded', async ({ ns, agent }) => {
+  await core.createNamespacedPod({ namespace: ns, body: pod('deadline', agent!.nodeName, {
+    activeDeadlineSeconds: 2,
+    containers: [{ name: 'main', image: 'busybox', command: ['sleep', '60'] }],
+  }) });
+  const started = Date.now();
+  const p = await finished(ns, 'deadline');
+  assert.is(p.status?.phase, 'Failed');
+  assert.is(p.status?.reason, 'DeadlineExceeded');
+  assert.ok(Date.now() - started < 30_000, 'well before the command would have ended');
+  assert.ok(p.status?.containerStatuses?.[0]?.state?.terminated, 'the container was stopped');
+});
+
 t('deleting a running pod kills its process and the pod goes away', async ({ ns, agent }) => {
   const marker = `${1000 + Math.floor(Math.random() * 1000)}.${Date.now() % 100000}`;
   await core.createNamespacedPod({ namespace: ns, body: pod('sleeper', agent!.nodeName, {
