@@ -90,6 +90,21 @@ t('a termination message is bounded to 4096 bytes', async ({ ns, agent }) => {
   assert.is(p.status?.containerStatuses?.[0]?.state?.terminated?.message?.length, 4096);
 });
 
+t('init containers run first, in order, sharing an emptyDir with the app container', async ({ ns, agent }) => {
+  await core.createNamespacedPod({ namespace: ns, body: pod('init', agent!.nodeName, {
+    initContainers: [
+      { name: 'one', image: 'busybox', command: ['sh', '-c', 'echo one > /work-dir/log'], volumeMounts: [{ name: 'w', mountPath: '/work-dir' }] },
+      { name: 'two', image: 'busybox', command: ['sh', '-c', 'echo two >> /work-dir/log'], volumeMounts: [{ name: 'w', mountPath: '/work-dir' }] },
+    ],
+    containers: [{ name: 'main', image: 'busybox', command: ['sh', '-c', 'tr "\\n" " " < /work-dir/log > /dev/termination-log'], volumeMounts: [{ name: 'w', mountPath: '/work-dir' }] }],
+    volumes: [{ name: 'w', emptyDir: {} }],
+  }) });
+  const p = await finished(ns, 'init');
+  assert.is(p.status?.phase, 'Succeeded');
+  assert.is(p.status?.containerStatuses?.[0]?.state?.terminated?.message, 'one two ');
+  assert.equal(p.status?.initContainerStatuses?.map((c) => c.state?.terminated?.exitCode), [0, 0]);
+});
+
 t('restartPolicy OnFailure runs a failing container again', async ({ ns, agent }) => {
   await core.createNamespacedPod({ namespace: ns, body: pod('retry', agent!.nodeName, {
     restartPolicy: 'OnFailure',
