@@ -100,7 +100,12 @@ export function encodeManifest(key: Buffer, m: Manifest): Buffer {
 export function decodeManifest(key: Buffer, sealed: Buffer, diskId: string, backupId: string): Manifest {
   const plain = open(key, sealed, context({ diskId, backupId }), `manifest ${diskId}/${backupId}`);
   if (plain.length < HEADER_BYTES) throw new Error(`manifest ${diskId}/${backupId} is too short`);
-  const header = JSON.parse(plain.subarray(plain.length - HEADER_BYTES).toString('utf8')) as ManifestHeader;
+  let header: ManifestHeader;
+  try {
+    header = JSON.parse(plain.subarray(plain.length - HEADER_BYTES).toString('utf8')) as ManifestHeader;
+  } catch {
+    throw new Error(`manifest ${diskId}/${backupId} authenticates but its header trailer is not JSON: written by an incompatible Tresor version`);
+  }
   if (header.format !== 'tresor-disk-manifest' || header.version !== 1) {
     throw new Error(`manifest ${diskId}/${backupId} has unsupported format ${header.format} v${header.version}`);
   }
