@@ -66,7 +66,7 @@ interface Counters {
   zeroBlocks: number;
 }
 
-/** One backup in progress: owns the buffers, the worker pool and the new block map. */
+/** One backup in progress: owns the read buffers, the limits and the new block map. */
 class BackupRun {
   private readonly o: BackupOptions;
   private readonly fh: FileHandle;

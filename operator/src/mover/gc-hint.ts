@@ -1,7 +1,6 @@
-// Bounded garbage: the data path allocates a megabyte-sized ArrayBuffer per block, and V8 lets each isolate
-// (main thread and every worker) hold ~64 MiB of such external garbage before it collects. With three
-// isolates that alone breaks the 256 MiB RSS budget, so every isolate asks for a cheap young-generation
-// collection after each BYTES_BETWEEN of block data (ADR 0012).
+// Bounded garbage: the data path allocates a megabyte-sized ArrayBuffer per block (sealed objects, downloads,
+// decrypted blocks), and V8 lets an isolate hold ~64 MiB of such dead external memory before it collects.
+// The data path asks for a collection after each BYTES_BETWEEN of block buffers instead (ADR 0012).
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 

@@ -61,7 +61,7 @@ export function seal(key: Buffer, plain: Uint8Array, context: Uint8Array, level 
 }
 
 function encrypt(key: Buffer, { codec, body }: { codec: number; body: Uint8Array }, context: Uint8Array): Buffer {
-  // allocUnsafeSlow: the object owns its ArrayBuffer, so a worker can transfer it without a copy.
+  // allocUnsafeSlow: never a slice of the shared pool, so a large object is freed as soon as it is dropped.
   const out = Buffer.allocUnsafeSlow(HEADER + NONCE + body.length + TAG);
   out[0] = VERSION;
   out[1] = codec;
