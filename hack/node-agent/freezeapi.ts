@@ -23,6 +23,7 @@ export function freezeHandler(kubevirt: KubeVirt, freezes: FreezeState, log: Log
     if (action === 'unfreeze') {
       await sleep(guest.thawDelaySeconds * 1000);
       freezes.thaw(key, 'unfreeze');
+      await kubevirt.publishFreeze(ns, name); // answer once the VMI shows it, as virt-handler's status update precedes the next query
       log.info(`vmi ${key} thawed`);
       return { code: 200, body: {} };
     }
@@ -34,6 +35,7 @@ export function freezeHandler(kubevirt: KubeVirt, freezes: FreezeState, log: Log
       return failure(500, 'InternalError', `Internal error occurred: server error. command Freeze failed: "LibvirtError(Code=1, Domain=10, Message='internal error: unable to execute QEMU agent command 'guest-fsfreeze-freeze': simulated fsfreeze failure')"`);
     }
     freezes.freeze(key, timeoutMs);
+    await kubevirt.publishFreeze(ns, name);
     log.info(`vmi ${key} frozen (auto-thaw in ${timeoutMs} ms)`);
     return { code: 200, body: {} };
   };

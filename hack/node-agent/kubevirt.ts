@@ -1,8 +1,9 @@
 // KubeVirt's side (virt-controller and virt-handler): a VirtualMachine that should run gets a
 // VirtualMachineInstance (owned by it, spec from its template); a VMI on this node is "running" once
 // its PVCs are bound — a filesystem PVC gets the disk.img virt-launcher would create — and reports
-// phase, nodeName, AgentConnected and guestOSInfo per the simulated guest, volumeStatus and
-// fsFreezeStatus. A VM that should stop loses its VMI.
+// phase, nodeName, AgentConnected and guestOSInfo per the simulated guest, and volumeStatus; the
+// freeze state (fsFreezeStatus) is written by whichever agent serves the freeze API. A VM that should
+// stop loses its VMI.
 import { closeSync, existsSync, openSync, statSync, truncateSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig, KubernetesObject, V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
@@ -62,6 +63,7 @@ export class KubeVirt {
   private stops: Array<() => Promise<void>> = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly written = new Map<string, string>();
+  private readonly freezeWrites = new Map<string, Promise<void>>();
 
   constructor(deps: { cfg: AgentConfig; rest: Rest; log: Log; freezes: FreezeState }) {
     this.cfg = deps.cfg;
@@ -76,7 +78,10 @@ export class KubeVirt {
     const vms = watchResource<VirtualMachine>(ctx, `${API}/virtualmachines`, { onChange: (vm) => this.onVm(vm) });
     const vmis = watchResource<VirtualMachineInstance>(ctx, `${API}/virtualmachineinstances`, {
       onChange: (vmi) => this.onVmi(vmi),
-      onDelete: (vmi) => this.freezes.forget(key(vmi)),
+      onDelete: (vmi) => {
+        this.freezes.forget(key(vmi));
+        this.freezeWrites.delete(key(vmi));
+      },
     });
     this.vms = vms.informer;
     this.vmis = vmis.informer;
@@ -90,10 +95,24 @@ export class KubeVirt {
     await Promise.all(this.stops.map((s) => s()));
   }
 
-  /** Re-reports a VMI's status now (its freeze state changed). */
-  refresh(ns: string, name: string): void {
-    const vmi = this.vmis?.get(name, ns);
-    if (vmi) this.onVmi(vmi);
+  /**
+   * Writes a VMI's freeze state (status.fsFreezeStatus, absent when thawed as KubeVirt omits it, and the
+   * freeze-log annotation). Done by the agent that serves the freeze API, whichever agent runs the VMI;
+   * writes for one VMI go out in order. Resolves when this write is done.
+   */
+  publishFreeze(ns: string, name: string): Promise<void> {
+    const k = `${ns}/${name}`;
+    const path = `${API}/namespaces/${ns}/virtualmachineinstances/${name}`;
+    const write = async (): Promise<void> => {
+      const frozen = this.freezes.isFrozen(k);
+      await this.rest.mergePatch(`${path}/status`, { status: { fsFreezeStatus: frozen ? 'frozen' : null } });
+      await this.rest.mergePatch(path, { metadata: { annotations: { [FREEZE_LOG_ANNOTATION]: JSON.stringify(this.freezes.records(k)) } } });
+    };
+    const next = (this.freezeWrites.get(k) ?? Promise.resolve()).then(write).catch((err: unknown) => {
+      if (!isStatus(err, 404)) this.log.warn(`freeze state of vmi ${k}: ${errMsg(err)}`);
+    });
+    this.freezeWrites.set(k, next);
+    return next;
   }
 
   /** The cached VMI and its VM (for the freeze API). */
@@ -192,19 +211,8 @@ export class KubeVirt {
       conditions: [condition('Ready', running, 'PersistentVolumeClaimNotBound'), condition('AgentConnected', agent, 'GuestAgentNotConnected')],
       guestOSInfo: agent ? guestOSInfo(guest) : {},
       volumeStatus: volumeStatus ?? [],
-      fsFreezeStatus: this.freezes.isFrozen(key(vmi)) ? 'frozen' : '',
     };
     await this.writeStatus(vmi, `${API}/namespaces/${ns}/virtualmachineinstances/${name}`, status);
-    await this.writeFreezeLog(vmi);
-  }
-
-  /** Publishes the VMI's recent freezes (not a KubeVirt field: for tests that check the freeze window). */
-  private async writeFreezeLog(vmi: VirtualMachineInstance): Promise<void> {
-    const records = this.freezes.records(key(vmi));
-    const text = JSON.stringify(records);
-    if (records.length === 0 || vmi.metadata?.annotations?.[FREEZE_LOG_ANNOTATION] === text) return;
-    const path = `${API}/namespaces/${vmi.metadata!.namespace}/virtualmachineinstances/${vmi.metadata!.name}`;
-    await this.rest.mergePatch(path, { metadata: { annotations: { [FREEZE_LOG_ANNOTATION]: text } } });
   }
 }
 

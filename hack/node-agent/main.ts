@@ -33,7 +33,7 @@ export async function startAgent(argv: readonly string[]): Promise<() => Promise
   const pods = new PodController(cfg, rest, log);
   const freezes = new FreezeState((key) => {
     const [ns, name] = key.split('/');
-    kubevirt.refresh(ns!, name!);
+    kubevirt.publishFreeze(ns!, name!).catch(() => undefined);
   });
   const kubevirt = new KubeVirt({ cfg, rest, log, freezes });
   for (const part of [snapshots, storage, pods, kubevirt]) part.start(kc);

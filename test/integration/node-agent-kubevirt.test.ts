@@ -100,12 +100,12 @@ t('a running VM gets a VMI on the agent\'s node: Running, AgentConnected, guestO
 t('freeze and unfreeze through the aggregated API: fsFreezeStatus follows, the freeze log records it', async ({ ns }) => {
   const f = await subresource(ns, 'linux', 'freeze', { unfreezeTimeout: '1m' });
   assert.is(f.code, 200, f.message);
-  await eventually('fsFreezeStatus frozen', async () => ((await vmi(ns, 'linux')).status?.fsFreezeStatus === 'frozen' ? true : undefined), 10_000);
+  assert.is((await vmi(ns, 'linux')).status?.fsFreezeStatus, 'frozen', 'the answer comes once the VMI shows the freeze');
   const u = await subresource(ns, 'linux', 'unfreeze');
   assert.is(u.code, 200, u.message);
   const v = await eventually('fsFreezeStatus cleared and the log written', async () => {
     const got = await vmi(ns, 'linux');
-    return got.status?.fsFreezeStatus === '' && got.metadata.annotations?.['hack.tresor.io/freeze-log']?.includes('unfreeze') ? got : undefined;
+    return !got.status?.fsFreezeStatus && got.metadata.annotations?.['hack.tresor.io/freeze-log']?.includes('unfreeze') ? got : undefined;
   }, 10_000);
   const log = JSON.parse(v.metadata.annotations!['hack.tresor.io/freeze-log']!) as Array<{ thawedBy?: string }>;
   assert.is(log.length, 1);
@@ -118,7 +118,7 @@ t('a frozen guest thaws by itself at the unfreezeTimeout deadline', async ({ ns 
   await eventually('fsFreezeStatus frozen', async () => ((await vmi(ns, 'linux')).status?.fsFreezeStatus === 'frozen' ? true : undefined), 5_000);
   const v = await eventually('the deadline to thaw the guest', async () => {
     const got = await vmi(ns, 'linux');
-    return got.status?.fsFreezeStatus === '' && got.metadata.annotations?.['hack.tresor.io/freeze-log']?.includes('timeout') ? got : undefined;
+    return !got.status?.fsFreezeStatus && got.metadata.annotations?.['hack.tresor.io/freeze-log']?.includes('timeout') ? got : undefined;
   }, 10_000);
   const log = JSON.parse(v.metadata.annotations!['hack.tresor.io/freeze-log']!) as Array<{ thawedBy?: string }>;
   assert.is(log.at(-1)!.thawedBy, 'timeout');
@@ -202,7 +202,9 @@ t('a second agent takes the aggregated API over, and a live agent takes it back 
     assert.is.not(secondPort, first, 'the newest agent serves the API');
     // The second agent serves freezes of VMIs it does not run: it reads them from the API like virt-api.
     assert.is((await subresource(ns, 'handover', 'freeze', { unfreezeTimeout: '1m' })).code, 200);
+    assert.is((await vmi(ns, 'handover')).status?.fsFreezeStatus, 'frozen', 'the serving agent writes the freeze state');
     assert.is((await subresource(ns, 'handover', 'unfreeze')).code, 200);
+    assert.not.ok((await vmi(ns, 'handover')).status?.fsFreezeStatus);
   } finally {
     await second.stop();
   }
