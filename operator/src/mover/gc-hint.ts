@@ -19,7 +19,7 @@ function loadGc(): GcFn | undefined {
   }
 }
 
-/** Counts bytes allocated for block data and triggers a minor GC every BYTES_BETWEEN. */
+/** Counts bytes allocated for block data and triggers a full GC every BYTES_BETWEEN (the heap itself is small, so it is cheap; a minor GC left promoted buffers behind). */
 export class GcHint {
   private readonly gc: GcFn | undefined = loadGc();
   private since = 0;
