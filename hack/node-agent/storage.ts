@@ -3,6 +3,7 @@
 // dir; filled from a VolumeSnapshot or another PVC when the PVC has a dataSource), and removal of the
 // bytes when a PV of reclaim policy Delete is released. kube-controller-manager's PV controller binds
 // the PVC to the PV we create with claimRef set, as it does for external provisioners.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig, V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { AgentConfig } from './config.ts';
@@ -152,10 +153,14 @@ export class Provisioner {
   }
 
   private onVolume(pv: V1PersistentVolume): void {
-    if (pv.metadata?.deletionTimestamp || pv.spec?.csi?.driver !== CSI_DRIVER || !ownedBy(this.cfg.stateDir, pv.spec.csi.volumeHandle)) return;
+    if (pv.metadata?.deletionTimestamp || pv.spec?.csi?.driver !== CSI_DRIVER) return;
     if (pv.status?.phase !== 'Released' || pv.spec.persistentVolumeReclaimPolicy !== 'Delete') return;
+    // Bytes are deleted by the agent that holds them; a PV whose bytes are gone with a stopped agent's
+    // state dir is only a dangling record, which any agent removes.
+    const path = pv.spec.csi.volumeHandle;
+    if (!ownedBy(this.cfg.stateDir, path) && existsSync(path)) return;
     const name = pv.metadata!.name!;
-    removeVolume(pv.spec.csi.volumeHandle);
+    removeVolume(path);
     ignoreNotFound(() => this.rest.del(`/api/v1/persistentvolumes/${name}`))
       .then(() => this.log.info(`deleted released volume ${name}`))
       .catch((err: unknown) => this.log.warn(`deleting volume ${name}: ${errMsg(err)}`));
