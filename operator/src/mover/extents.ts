@@ -1,5 +1,6 @@
 // Size and allocated (data) extents of a file or block device, through SEEK_DATA/SEEK_HOLE in a python3 helper.
 import { execFile } from 'node:child_process';
+import { stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 /** A byte range [start, end). */
@@ -56,17 +57,20 @@ export function parseLayout(text: string): SourceLayout {
 
 const run = promisify(execFile);
 
-/** Reads a source's size and data extents; when python3 is missing, treats the whole source as data. */
-export async function sourceLayout(path: string, sizeIfUnknown?: number): Promise<SourceLayout> {
+/**
+ * Reads a source's size and data extents. Without python3, a regular file is treated as all data (zero
+ * detection still keeps zeros out of the vault, but holes are read); a device then cannot be sized.
+ */
+export async function sourceLayout(path: string): Promise<SourceLayout> {
   try {
     const { stdout } = await run('python3', ['-c', HELPER, path], { maxBuffer: 256 * 1024 * 1024 });
     return parseLayout(stdout);
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT' && sizeIfUnknown !== undefined) {
-      return { size: sizeIfUnknown, data: [{ start: 0, end: sizeIfUnknown }], holesKnown: false };
-    }
-    throw new Error(`cannot read the layout of ${path}: ${e.stderr?.trim() || e.message}`, { cause: err });
+    if (e.code !== 'ENOENT') throw new Error(`cannot read the layout of ${path}: ${e.stderr?.trim() || e.message}`, { cause: err });
+    const st = await stat(path);
+    if (!st.isFile()) throw new Error(`python3 is needed to size block device ${path} (Node has no lseek); install python3`);
+    return { size: st.size, data: [{ start: 0, end: st.size }], holesKnown: false };
   }
 }
 

@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Manifest } from '../vault/manifest.ts';
 import { changedBlockIndices, parseChangedBlocks } from './changed-blocks.ts';
-import { overlapsData, parseLayout } from './extents.ts';
+import { overlapsData, parseLayout, sourceLayout } from './extents.ts';
 import { Bandwidth, parseSize, Semaphore } from './limits.ts';
 import { plan } from './plan.ts';
 import { isZero } from './zero.ts';
@@ -72,6 +72,30 @@ test('extent helper output, sizes and zero detection', () => {
   z[150 * K] = 1;
   assert.not.ok(isZero(z));
   assert.ok(isZero(Buffer.alloc(0)));
+});
+
+test('holes are found with SEEK_DATA; without python3 a file is read whole instead of failing', async () => {
+  const { mkdtemp, open, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = await mkdtemp(join(tmpdir(), 'tresor-extents-'));
+  const file = join(dir, 'sparse.img');
+  const fh = await open(file, 'w');
+  await fh.truncate(64 * K * K);
+  await fh.write(Buffer.alloc(K, 1), 0, K, 32 * K * K);
+  await fh.close();
+  const found = await sourceLayout(file);
+  assert.is(found.size, 64 * K * K);
+  assert.ok(found.holesKnown);
+  assert.ok(found.data.length === 1 && (found.data[0]?.start ?? -1) <= 32 * K * K && (found.data[0]?.end ?? 0) < 64 * K * K, JSON.stringify(found));
+  const path = process.env.PATH;
+  process.env.PATH = dir;
+  try {
+    assert.equal(await sourceLayout(file), { size: 64 * K * K, data: [{ start: 0, end: 64 * K * K }], holesKnown: false });
+  } finally {
+    process.env.PATH = path;
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('the bandwidth limit holds a transfer to its rate after a one-second burst', async () => {
