@@ -21,6 +21,8 @@ export interface OperatorConfig {
   /** Namespace of the leader-election Lease; undefined runs without election (one replica). */
   readonly leaseNamespace: string | undefined;
   readonly workers: number;
+  /** How long a snapshot or transfer pod may stay Pending before its step fails. */
+  readonly podPendingTimeoutMs: number;
   readonly verbose: boolean;
 }
 
@@ -67,6 +69,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     opsPort: int(env, 'TRESOR_OPS_PORT', 8080),
     leaseNamespace: env.TRESOR_LEASE_NAMESPACE || undefined,
     workers: int(env, 'TRESOR_WORKERS', 4, 1),
+    podPendingTimeoutMs: int(env, 'TRESOR_POD_PENDING_TIMEOUT_MS', 600_000, 1000),
     verbose: env.TRESOR_VERBOSE === '1',
   });
 }

@@ -74,16 +74,28 @@ export async function createOrAdopt<T extends KubernetesObject>(o: CreateOrAdopt
 export interface WaitForPod {
   readonly read: () => Promise<V1Pod | undefined>;
   readonly timeoutMs: number;
+  /** How long the pod may stay Pending (unscheduled, volumes not ready) before the wait gives up; default timeoutMs. */
+  readonly pendingTimeoutMs?: number;
   /** What the pod does, for the timeout message. */
   readonly what: string;
   readonly signal?: AbortSignal;
 }
 
+/** Why a pod has not started yet (phase Pending), or undefined once it runs. */
+export function pendingReason(pod: V1Pod): string | undefined {
+  if (pod.status?.phase !== undefined && pod.status.phase !== 'Pending') return undefined;
+  const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting;
+  const unscheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
+  return [waiting?.reason, waiting?.message, unscheduled?.message].filter(Boolean).join(': ') || 'Pending';
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Polls the pod with backoff (250 ms doubling to 2 s) until it terminates, disappears, or the timeout passes. */
-export async function waitForPodEnd(o: WaitForPod): Promise<PodEnd | { state: 'gone' } | { state: 'timeout' }> {
-  const deadline = Date.now() + o.timeoutMs;
+export async function waitForPodEnd(o: WaitForPod): Promise<Exclude<PodEnd, { state: 'running' }> | { state: 'gone' } | { state: 'timeout'; pending: string | undefined }> {
+  const started = Date.now();
+  const deadline = started + o.timeoutMs;
+  const pendingDeadline = started + (o.pendingTimeoutMs ?? o.timeoutMs);
   let delay = 250;
   for (;;) {
     o.signal?.throwIfAborted();
@@ -91,7 +103,8 @@ export async function waitForPodEnd(o: WaitForPod): Promise<PodEnd | { state: 'g
     if (pod === undefined) return { state: 'gone' };
     const end = podEnd(pod);
     if (end.state !== 'running') return end;
-    if (Date.now() >= deadline) return { state: 'timeout' };
+    const pending = pendingReason(pod);
+    if (Date.now() >= deadline || (pending !== undefined && Date.now() >= pendingDeadline)) return { state: 'timeout', pending };
     await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
     delay = Math.min(delay * 2, 2000);
   }

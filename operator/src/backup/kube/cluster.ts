@@ -28,6 +28,8 @@ export interface KubeBackupClusterOptions {
   readonly snapshotTimeoutMs?: number;
   /** How long one transfer pod may run; default 6 h. */
   readonly transferTimeoutMs?: number;
+  /** How long a pod may stay Pending (not scheduled, volume not ready) before its step fails; default 10 min. */
+  readonly pendingTimeoutMs?: number;
 }
 
 const msg = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -64,12 +66,13 @@ export class KubeBackupCluster implements BackupCluster {
     const end = await waitForPodEnd({
       read: () => readOrUndefined(() => this.core.readNamespacedPod({ namespace: job.namespace, name })),
       timeoutMs: plan.freezeTimeoutMs + (this.opts.snapshotTimeoutMs ?? 600_000),
+      pendingTimeoutMs: this.opts.pendingTimeoutMs ?? 600_000,
       what: 'snapshot',
     });
     if (end.state === 'succeeded') return parseFreezeReport(end.message);
     if (end.state === 'failed') throw new Error(`snapshot pod ${name} failed (exit ${end.exitCode ?? '?'}): ${end.message.trim()}`);
     if (end.state === 'gone') throw new Error(`snapshot pod ${name} was deleted before it reported`);
-    throw new Error(`snapshot pod ${name} did not finish within ${Math.round((plan.freezeTimeoutMs + (this.opts.snapshotTimeoutMs ?? 600_000)) / 1000)} s`);
+    throw new Error(`snapshot pod ${name} did not finish in time${end.pending ? ` (still pending: ${end.pending})` : ''}`);
   }
 
   /** Runs (or adopts) one attempt of a disk's transfer pod and returns how it ended. */
@@ -105,7 +108,10 @@ export class KubeBackupCluster implements BackupCluster {
 
   private async transferEnd(job: JobRef, name: string, forceFull: boolean): Promise<TransferOutcome> {
     const timeoutMs = this.opts.transferTimeoutMs ?? 6 * 3600_000;
-    const end = await waitForPodEnd({ read: () => readOrUndefined(() => this.core.readNamespacedPod({ namespace: job.namespace, name })), timeoutMs, what: 'transfer' });
+    const end = await waitForPodEnd({
+      read: () => readOrUndefined(() => this.core.readNamespacedPod({ namespace: job.namespace, name })),
+      timeoutMs, pendingTimeoutMs: this.opts.pendingTimeoutMs ?? 600_000, what: 'transfer',
+    });
     if (end.state === 'succeeded') {
       try {
         return { ok: true, result: parseTransferReport(end.message, forceFull) };
@@ -115,8 +121,9 @@ export class KubeBackupCluster implements BackupCluster {
     }
     if (end.state === 'failed') return { ok: false, message: `transfer pod ${name} failed (exit ${end.exitCode ?? '?'}): ${end.message.trim().slice(-1500)}` };
     if (end.state === 'gone') return { ok: false, message: `transfer pod ${name} was deleted before it finished` };
+    // A pod that timed out or cannot start (its PVC never binds) is deleted: the next attempt gets a fresh one.
     await deleteIgnoringNotFound(() => this.core.deleteNamespacedPod({ namespace: job.namespace, name }));
-    return { ok: false, message: `transfer pod ${name} did not finish within ${Math.round(timeoutMs / 1000)} s` };
+    return { ok: false, message: end.pending ? `transfer pod ${name} could not start: ${end.pending}` : `transfer pod ${name} did not finish within ${Math.round(timeoutMs / 1000)} s` };
   }
 
   /** Creates (or adopts) the job's RecoveryPoint and marks it Available. */
