@@ -2,11 +2,13 @@
 // PVC of that class (backed by a file for Block mode, a directory for Filesystem mode, under the state
 // dir; filled from a VolumeSnapshot or another PVC when the PVC has a dataSource), and removal of the
 // bytes when a PV of reclaim policy Delete is released. kube-controller-manager's PV controller binds
-// the PVC to the PV we create with claimRef set, as it does for external provisioners.
+// the PVC to the PV we create with claimRef set, as it does for external provisioners. Which agent
+// provisions a claim: consumers.ts.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig, V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { AgentConfig } from './config.ts';
+import { lookupClaimNode, provisionsFor } from './consumers.ts';
 import { copyVolume, createVolume, growTo, ownedBy, quantityBytes, removeVolume } from './files.ts';
 import { errMsg, type Log } from './log.ts';
 import { ignoreNotFound, isStatus, type Rest } from './rest.ts';
@@ -123,11 +125,15 @@ export class Provisioner {
     return pv.spec!.csi!.volumeHandle;
   }
 
-  /** Fills the new volume; false when another agent holds the source bytes (it provisions the claim). */
+  /**
+   * Fills the new volume; false when the claim is another agent's: a copy is made by the agent that
+   * holds the source bytes, an empty volume by the agent whose node the claim is pinned to.
+   */
   private async fill(pvc: V1PersistentVolumeClaim, path: string, bytes: number): Promise<boolean> {
     const block = pvc.spec?.volumeMode === 'Block';
     const source = await this.sourceOf(pvc);
     if (source && !ownedBy(this.cfg.stateDir, source)) return false;
+    if (!source && !provisionsFor(await lookupClaimNode(this.rest, pvc), this.cfg.nodeName, this.cfg.schedule)) return false;
     if (source) await copyVolume(source, path);
     else createVolume(path, block ? 'file' : 'dir', bytes);
     if (block) growTo(path, bytes);

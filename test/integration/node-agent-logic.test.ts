@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startContainer, terminationMessage } from '../../hack/node-agent/container.ts';
+import { claimNode, provisionsFor } from '../../hack/node-agent/consumers.ts';
 import { expand } from '../../hack/node-agent/env.ts';
 import { quantityBytes } from '../../hack/node-agent/files.ts';
 import { DEFAULT_GUEST, guestOf, parseGoDuration } from '../../hack/node-agent/guest.ts';
@@ -145,6 +146,20 @@ t('snapshot work and VM run strategies', () => {
   const vmi = vmiFor({ metadata: { name: 'vm', namespace: 'ns', uid: 'u1' }, spec: { template: { metadata: { labels: { a: 'b' } }, spec: { volumes: [] } } } });
   assert.is(vmi.metadata?.ownerReferences?.[0]?.uid, 'u1');
   assert.equal(vmi.metadata?.labels, { a: 'b' });
+});
+
+t('a fresh claim belongs to the node its annotation or a consumer names; unpinned ones only to agents in any mode', () => {
+  const claim = (annotations?: Record<string, string>): Parameters<typeof claimNode>[0] => ({ metadata: { name: 'disk', namespace: 'ns', annotations } });
+  const usesDisk = { volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'disk' } }] };
+  assert.is(claimNode(claim({ 'volume.kubernetes.io/selected-node': 'n1' }), [], []), 'n1');
+  assert.is(claimNode(claim(), [{ spec: { containers: [], nodeName: 'n2', ...usesDisk } }], []), 'n2');
+  assert.is(claimNode(claim(), [{ spec: { containers: [], nodeSelector: { 'kubernetes.io/hostname': 'n3' }, ...usesDisk } }], []), 'n3');
+  assert.is(claimNode(claim(), [], [{ spec: { template: { spec: { nodeSelector: { 'kubernetes.io/hostname': 'n4' }, volumes: [{ name: 'd', dataVolume: { name: 'disk' } }] } } } }]), 'n4');
+  assert.is(claimNode(claim(), [{ spec: { containers: [], nodeName: 'n5' } }], []), undefined, 'a pod that does not use the claim');
+  assert.ok(provisionsFor('n1', 'n1', 'selected'));
+  assert.not.ok(provisionsFor('n2', 'n1', 'any'));
+  assert.ok(provisionsFor(undefined, 'n1', 'any'));
+  assert.not.ok(provisionsFor(undefined, 'n1', 'selected'));
 });
 
 t.run();

@@ -34,9 +34,11 @@ t.after(async (ctx) => {
   await ctx.agent?.stop();
 });
 
-async function pvc(ns: string, name: string, mode: 'Block' | 'Filesystem', dataSource?: string): Promise<void> {
+/** Creates a claim pinned to the agent's node (as kube-scheduler pins WaitForFirstConsumer claims) and waits until it is Bound. */
+async function pvc(where: { ns: string; node: string }, name: string, mode: 'Block' | 'Filesystem', dataSource?: string): Promise<void> {
+  const { ns, node } = where;
   await core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: {
-    metadata: { name },
+    metadata: { name, annotations: { 'volume.kubernetes.io/selected-node': node } },
     spec: {
       accessModes: ['ReadWriteOnce'], volumeMode: mode, resources: { requests: { storage: '4Mi' } },
       ...(dataSource ? { dataSource: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: dataSource } } : {}),
@@ -84,8 +86,8 @@ const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 const pattern = (seed: string): string => Array.from({ length: 2000 }, (_, i) => `${seed}-${i}`).join(',');
 
 t('a block PVC appears at devicePath and a filesystem PVC at mountPath, with the bytes written', async ({ ns, agent }) => {
-  await pvc(ns, 'blk', 'Block');
-  await pvc(ns, 'fs', 'Filesystem');
+  await pvc({ ns, node: agent!.nodeName }, 'blk', 'Block');
+  await pvc({ ns, node: agent!.nodeName }, 'fs', 'Filesystem');
   const data = pattern('first');
   await runPod({ ns, node: agent!.nodeName }, 'writer', `${toDev(data)} && printf '%s' '${data}' > /var/lib/data/disk.img && sync`, { block: 'blk', fs: 'fs' });
   const msg = await runPod({ ns, node: agent!.nodeName }, 'reader',
@@ -96,6 +98,11 @@ t('a block PVC appears at devicePath and a filesystem PVC at mountPath, with the
   assert.is(fsHash, sha(data), 'the filesystem volume holds what was written');
   assert.is(Number(blockSize), 4 * 2 ** 20, 'the block device has the claim\'s size');
   assert.not.ok(existsSync('/var/lib/data'), 'nothing was created on the host at the mount path');
+  for (const name of ['blk', 'fs']) {
+    const claim = await core.readNamespacedPersistentVolumeClaim({ namespace: ns, name });
+    const pv = await core.readPersistentVolume({ name: claim.spec!.volumeName! });
+    assert.ok(pv.spec?.csi?.volumeHandle.startsWith(`${agent!.stateDir}/`), `${name} was provisioned by the agent of the node it is pinned to`);
+  }
 });
 
 t('a VolumeSnapshot becomes readyToUse; a PVC restored from it holds the snapshot\'s bytes, not later writes', async ({ ns, agent }) => {
@@ -117,8 +124,8 @@ t('a VolumeSnapshot becomes readyToUse; a PVC restored from it holds the snapsho
     assert.ok(vs.status?.creationTime, 'creation time set');
   }
   await runPod({ ns, node: agent!.nodeName }, 'overwrite', `${toDev(pattern('after'))} && printf '%s' '${pattern('after')}' > /var/lib/data/disk.img`, { block: 'blk', fs: 'fs' });
-  await pvc(ns, 'blk-restored', 'Block', 'snap-blk');
-  await pvc(ns, 'fs-restored', 'Filesystem', 'snap-fs');
+  await pvc({ ns, node: agent!.nodeName }, 'blk-restored', 'Block', 'snap-blk');
+  await pvc({ ns, node: agent!.nodeName }, 'fs-restored', 'Filesystem', 'snap-fs');
   const msg = await runPod({ ns, node: agent!.nodeName }, 'check',
     `echo "$(head -c ${before.length} /dev/xvda | sha256sum | cut -d' ' -f1) $(sha256sum < /var/lib/data/disk.img | cut -d' ' -f1)" > /dev/termination-log`,
     { block: 'blk-restored', fs: 'fs-restored' });
