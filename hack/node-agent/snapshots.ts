@@ -3,7 +3,7 @@
 // VolumeSnapshotContent is created for it and both report readyToUse, restoreSize and creationTime.
 // Deleting the VolumeSnapshot deletes the content and the bytes when the deletionPolicy is Delete (a
 // finalizer holds the object until then, as snapshot-controller's does).
-import { statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeConfig, KubernetesObject, V1PersistentVolume, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { AgentConfig } from './config.ts';
@@ -169,20 +169,27 @@ export class Snapshotter {
     });
   }
 
+  /** Deletes a snapshot's content and bytes per its deletionPolicy; false when another agent holds the bytes. */
+  private async removeContent(contentName: string): Promise<boolean> {
+    const content = await this.rest.get<Content>(`${API}/volumesnapshotcontents/${contentName}`).catch(() => undefined);
+    const handle = content?.status?.snapshotHandle;
+    // The agent that holds the bytes deletes them; bytes gone with a stopped agent's state dir leave
+    // only records, which any agent removes (else the namespace would hang on the finalizer).
+    if (handle && !ownedBy(this.cfg.stateDir, handle) && existsSync(handle)) return false;
+    if (content?.spec?.deletionPolicy === 'Delete') {
+      if (handle) removeVolume(handle);
+      await ignoreNotFound(() => this.rest.del(`${API}/volumesnapshotcontents/${contentName}`));
+    }
+    return true;
+  }
+
   private async remove(vs: VolumeSnapshot): Promise<void> {
     const ns = vs.metadata!.namespace!;
     const contentName = vs.status?.boundVolumeSnapshotContentName;
-    if (contentName) {
-      const content = await this.rest.get<Content>(`${API}/volumesnapshotcontents/${contentName}`).catch(() => undefined);
-      const handle = content?.status?.snapshotHandle;
-      if (handle && !ownedBy(this.cfg.stateDir, handle)) return; // the agent that holds the bytes deletes them
-      if (content?.spec?.deletionPolicy === 'Delete') {
-        if (handle) removeVolume(handle);
-        await ignoreNotFound(() => this.rest.del(`${API}/volumesnapshotcontents/${contentName}`));
-      }
-    }
+    if (contentName && !(await this.removeContent(contentName))) return;
     const finalizers = (vs.metadata?.finalizers ?? []).filter((f) => f !== FINALIZER);
     await ignoreNotFound(() => this.rest.mergePatch(snapPath(ns, vs.metadata!.name!), { metadata: { finalizers } }));
     this.log.info(`snapshot ${ns}/${vs.metadata?.name} deleted (content ${contentName ?? 'none'})`);
   }
+
 }
