@@ -1,7 +1,7 @@
 // The few API patterns every step of a backup job uses: read-or-undefined, create-or-adopt by
 // deterministic name (refusing an object that is not ours), and waiting for a pod to terminate.
 import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
-import { TerminalError, isConflict, isNotFound } from '../../runtime/errors.ts';
+import { TerminalError, httpStatusOf, isConflict, isNotFound } from '../../runtime/errors.ts';
 import type { JobRef } from '../ports.ts';
 import { podEnd, type PodEnd } from './results.ts';
 import { ownedBy } from './specs.ts';
@@ -107,5 +107,37 @@ export async function waitForPodEnd(o: WaitForPod): Promise<Exclude<PodEnd, { st
     if (Date.now() >= deadline || (pending !== undefined && Date.now() >= pendingDeadline)) return { state: 'timeout', pending };
     await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
     delay = Math.min(delay * 2, 2000);
+  }
+}
+
+const RETRY_HTTP = new Set([429, 500, 502, 503, 504]);
+const RETRY_NET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'UND_ERR_SOCKET']);
+
+/** True for an API error that another try may not meet: throttling, a 5xx, a dropped connection. */
+export function isRetryable(err: unknown): boolean {
+  const status = httpStatusOf(err);
+  if (status !== undefined) return RETRY_HTTP.has(status);
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 4; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && RETRY_NET.has(code)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * Runs an idempotent step again after a retryable API error (4 more tries, 0.5 s doubling). Every
+ * BackupCluster method adopts what an earlier try created, so repeating a whole method is safe; without
+ * this, one apiserver blip would fail a job that has been running for an hour.
+ */
+export async function retrying<T>(fn: () => Promise<T>, opts: { attempts?: number; baseMs?: number } = {}): Promise<T> {
+  const attempts = opts.attempts ?? 5;
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts || !isRetryable(err)) throw err;
+      await sleep((opts.baseMs ?? 500) * 2 ** (i - 1));
+    }
   }
 }

@@ -10,7 +10,7 @@ import { customObjectStatusApi, writeStatus } from '../../runtime/status.ts';
 import type { FreezeWindowResult } from '../freeze-window.ts';
 import { jobChildNames } from '../names.ts';
 import type { BackupCluster, JobObservation, JobRef, JobStatusUpdate, RecoveryPointRecord, TransferOutcome, VmDisk } from '../ports.ts';
-import { createOrAdopt, deleteIgnoringNotFound, NameConflictError, readOrUndefined, waitForPodEnd } from './client.ts';
+import { createOrAdopt, deleteIgnoringNotFound, NameConflictError, readOrUndefined, retrying, waitForPodEnd } from './client.ts';
 import { jobObject, writeJobStatus } from './job-status.ts';
 import { JobReader, jobSettings, observeJob } from './observe.ts';
 import { recoveryPointObject, recoveryPointStatus } from './recovery-point.ts';
@@ -50,11 +50,15 @@ export class KubeBackupCluster implements BackupCluster {
 
   /** Reads the job, its VM, VMI, PVCs, policy and vault. */
   observe(job: JobRef): Promise<JobObservation> {
-    return observeJob(this.opts.kubeConfig, this.reader, job);
+    return retrying(() => observeJob(this.opts.kubeConfig, this.reader, job));
   }
 
   /** Runs (or adopts) the snapshot pod and returns its report once it terminated. */
-  async runSnapshot(job: JobRef, plan: { freeze: boolean; runHooks: boolean; disks: readonly VmDisk[]; freezeTimeoutMs: number }): Promise<FreezeWindowResult> {
+  runSnapshot(job: JobRef, plan: { freeze: boolean; runHooks: boolean; disks: readonly VmDisk[]; freezeTimeoutMs: number }): Promise<FreezeWindowResult> {
+    return retrying(() => this.snapshot(job, plan));
+  }
+
+  private async snapshot(job: JobRef, plan: { freeze: boolean; runHooks: boolean; disks: readonly VmDisk[]; freezeTimeoutMs: number }): Promise<FreezeWindowResult> {
     const ctx = await this.reader.context(job);
     const body = snapshotPod({ job, vmName: ctx.job.spec.vmName, ...plan }, this.opts.pods);
     const name = body.metadata!.name!;
@@ -76,7 +80,11 @@ export class KubeBackupCluster implements BackupCluster {
   }
 
   /** Runs (or adopts) one attempt of a disk's transfer pod and returns how it ended. */
-  async runTransfer(job: JobRef, disk: VmDisk, attempt: number): Promise<TransferOutcome> {
+  runTransfer(job: JobRef, disk: VmDisk, attempt: number): Promise<TransferOutcome> {
+    return retrying(() => this.transfer(job, disk, attempt));
+  }
+
+  private async transfer(job: JobRef, disk: VmDisk, attempt: number): Promise<TransferOutcome> {
     const ctx = await this.reader.context(job);
     const vmName = ctx.job.spec.vmName;
     const vm = await this.reader.vm(job, vmName);
@@ -127,7 +135,11 @@ export class KubeBackupCluster implements BackupCluster {
   }
 
   /** Creates (or adopts) the job's RecoveryPoint and marks it Available. */
-  async recordRecoveryPoint(job: JobRef, record: RecoveryPointRecord): Promise<string> {
+  recordRecoveryPoint(job: JobRef, record: RecoveryPointRecord): Promise<string> {
+    return retrying(() => this.record(job, record));
+  }
+
+  private async record(job: JobRef, record: RecoveryPointRecord): Promise<string> {
     const ctx = await this.reader.context(job);
     const vm = await this.reader.vm(job, record.vmName);
     const pvcs = new Map<string, V1PersistentVolumeClaim>();
@@ -157,7 +169,11 @@ export class KubeBackupCluster implements BackupCluster {
   }
 
   /** Deletes the job's pods, temporary PVCs and (unless kept) VolumeSnapshots; NotFound is success. */
-  async cleanup(job: JobRef, opts: { keepSnapshots: boolean }): Promise<void> {
+  cleanup(job: JobRef, opts: { keepSnapshots: boolean }): Promise<void> {
+    return retrying(() => this.clean(job, opts));
+  }
+
+  private async clean(job: JobRef, opts: { keepSnapshots: boolean }): Promise<void> {
     const ns = job.namespace;
     const labelSelector = jobSelector(job);
     const pods = await this.core.listNamespacedPod({ namespace: ns, labelSelector });
@@ -171,10 +187,10 @@ export class KubeBackupCluster implements BackupCluster {
 
   /** Writes the job's status through the runtime's status writer (and records milestone Events). */
   writeStatus(job: JobRef, update: JobStatusUpdate): Promise<void> {
-    return writeJobStatus({
+    return retrying(() => writeJobStatus({
       api: customObjectStatusApi(this.opts.kubeConfig, { group: GROUP, version: VERSION, plural: 'virtualmachinebackups' }),
       job, update, ...(this.opts.events ? { events: this.opts.events } : {}),
-    });
+    }));
   }
 
   private async adopt<T>(job: JobRef, fn: () => Promise<T>): Promise<T> {

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { BackupVaultObject } from '../../api/types.ts';
+import { isRetryable, retrying } from './client.ts';
 import { applyUpdate, eventsFor } from './job-status.ts';
 import { guestOf, vmVolumeClaims } from './kubevirt.ts';
 import { quantityBytes } from './observe.ts';
@@ -112,6 +113,34 @@ test('events: a degraded consistency is a Warning; failures too', () => {
   assert.not.ok(ok.some(([t]) => t === 'Warning'));
   const failed = eventsFor({ fields: { phase: 'Failed' }, conditions: [{ type: 'Succeeded', status: 'False', reason: 'ConsistencyNotMet', message: 'x' }] });
   assert.equal(failed, [['Warning', 'BackupFailed', 'ConsistencyNotMet: x']]);
+});
+
+test('retryable: throttling, 5xx and dropped connections; not 4xx or our own errors', () => {
+  assert.ok(isRetryable({ code: 503 }));
+  assert.ok(isRetryable({ code: 429 }));
+  assert.ok(isRetryable(new Error('fetch failed', { cause: Object.assign(new Error('x'), { code: 'ECONNREFUSED' }) })));
+  assert.not.ok(isRetryable({ code: 404 }));
+  assert.not.ok(isRetryable({ code: 422 }));
+  assert.not.ok(isRetryable(new Error('snapshot pod failed')));
+});
+
+test('retrying repeats an idempotent step after a blip and gives up on anything else at once', async () => {
+  let n = 0;
+  assert.is(await retrying(async () => (++n < 3 ? Promise.reject({ code: 503 }) : 'ok'), { baseMs: 1 }), 'ok');
+  assert.is(n, 3);
+  let m = 0;
+  const err = await retrying(async () => {
+    m++;
+    throw Object.assign(new Error('bad'), { code: 422 });
+  }, { baseMs: 1 }).catch((e: unknown) => e);
+  assert.is((err as Error).message, 'bad');
+  assert.is(m, 1);
+  let k = 0;
+  await retrying(async () => {
+    k++;
+    throw { code: 500 };
+  }, { baseMs: 1, attempts: 3 }).catch(() => undefined);
+  assert.is(k, 3);
 });
 
 test.run();
