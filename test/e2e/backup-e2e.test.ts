@@ -148,4 +148,25 @@ t('a stopped VM: FileSystemConsistent (no writes in flight), no freeze attempted
   await noLeftovers(ctx, 'stopped-1');
 });
 
+t('instant restore: kept snapshots belong to the recovery point and outlive the job, not the recovery point', async (ctx) => {
+  await custom.createNamespacedCustomObject({ ...TRESOR, plural: 'backuppolicies', namespace: ctx.ns, body: {
+    apiVersion: 'tresor.io/v1alpha1', kind: 'BackupPolicy', metadata: { name: 'instant' },
+    spec: { schedule: '0 3 * * *', vmSelector: { matchLabels: { app: 'none' } }, vaultRef: { name: 'vault' }, retention: { keepLast: 3 }, suspend: true, instantRestore: { keepFor: '1h' } },
+  } });
+  const j = await backup(ctx, 'stopped-2', { vmName: 'stopped', policyRef: { name: 'instant' } });
+  assertSucceededSteps(j);
+  assert.match(j.status?.conditions?.find((c) => c.type === 'SnapshotDeleted')?.message ?? '', /kept as the instant-restore tier/);
+  const rp = await recoveryPoint(ctx, j);
+  assert.is(rp.status?.tier, 'SnapshotAndVault');
+  assert.equal(rp.status?.snapshots?.map((s) => s.volumeSnapshotName), ['stopped-2-data']);
+  const snap = () => custom.getNamespacedCustomObject({ group: 'snapshot.storage.k8s.io', version: 'v1', plural: 'volumesnapshots', namespace: ctx.ns, name: 'stopped-2-data' }) as Promise<{ metadata: { ownerReferences?: Array<{ kind: string; uid: string }> } }>;
+  assert.equal((await snap()).metadata.ownerReferences?.map((o) => [o.kind, o.uid]), [['RecoveryPoint', rp.metadata.uid]]);
+  await custom.deleteNamespacedCustomObject({ ...TRESOR, plural: 'virtualmachinebackups', namespace: ctx.ns, name: 'stopped-2' });
+  await eventually('the job to be gone', async () => custom.getNamespacedCustomObject({ ...TRESOR, plural: 'virtualmachinebackups', namespace: ctx.ns, name: 'stopped-2' }).then(() => undefined, () => true), 60_000);
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.ok(await snap(), 'the kept snapshot survives its job');
+  await custom.deleteNamespacedCustomObject({ ...TRESOR, plural: 'recoverypoints', namespace: ctx.ns, name: 'stopped-2' });
+  await eventually('the snapshot to go with its recovery point', async () => snap().then(() => undefined, () => true), 60_000);
+});
+
 t.run();

@@ -1,8 +1,8 @@
 // BackupCluster against the real Kubernetes API: every step creates (or adopts, after a crash) a child
 // with a deterministic name, an owner reference to the job and Tresor's labels, waits for it, and turns
 // what it reports into values for the workflow. Nothing here decides order or outcome; workflow.ts does.
-import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
-import { EventReasons, GROUP, VERSION } from '../../api/constants.ts';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions, type V1OwnerReference, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
+import { API_VERSION, EventReasons, GROUP, Kinds, VERSION } from '../../api/constants.ts';
 import type { RecoveryPointObject } from '../../api/types.ts';
 import { setConditions, type Condition } from '../../runtime/conditions.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
@@ -32,6 +32,7 @@ export interface KubeBackupClusterOptions {
   readonly pendingTimeoutMs?: number;
 }
 
+const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const msg = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 /** The BackupCluster port implemented with client-node against a real apiserver. */
@@ -180,9 +181,22 @@ export class KubeBackupCluster implements BackupCluster {
     for (const p of pods.items) await deleteIgnoringNotFound(() => this.core.deleteNamespacedPod({ namespace: ns, name: p.metadata!.name!, gracePeriodSeconds: 5 }));
     const pvcs = await this.core.listNamespacedPersistentVolumeClaim({ namespace: ns, labelSelector });
     for (const c of pvcs.items) await deleteIgnoringNotFound(() => this.core.deleteNamespacedPersistentVolumeClaim({ namespace: ns, name: c.metadata!.name! }));
-    if (opts.keepSnapshots) return;
     const snaps = (await this.custom.listNamespacedCustomObject({ ...SNAPSHOTS, namespace: ns, labelSelector })) as { items: VolumeSnapshot[] };
-    for (const s of snaps.items) await deleteIgnoringNotFound(() => this.custom.deleteNamespacedCustomObject({ ...SNAPSHOTS, namespace: ns, name: s.metadata!.name! }));
+    const keeper = opts.keepSnapshots ? await this.recoveryPointOf(job) : undefined;
+    for (const s of snaps.items) {
+      const name = s.metadata!.name!;
+      // Kept snapshots are the recovery point's instant-restore tier: they change owner from the job to the
+      // recovery point, so deleting the job keeps them and deleting the recovery point removes them.
+      if (keeper) await this.custom.patchNamespacedCustomObject({ ...SNAPSHOTS, namespace: ns, name, body: { metadata: { ownerReferences: [keeper] } } }, MERGE_PATCH);
+      else await deleteIgnoringNotFound(() => this.custom.deleteNamespacedCustomObject({ ...SNAPSHOTS, namespace: ns, name }));
+    }
+  }
+
+  private async recoveryPointOf(job: JobRef): Promise<V1OwnerReference | undefined> {
+    const name = jobChildNames(job.name).recoveryPoint;
+    const rp = await readOrUndefined(() => this.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'recoverypoints', namespace: job.namespace, name }) as Promise<RecoveryPointObject>);
+    if (rp?.spec.sourceBackup !== job.name || !rp.metadata.uid) return undefined;
+    return { apiVersion: API_VERSION, kind: Kinds.RecoveryPoint, name, uid: rp.metadata.uid, controller: true };
   }
 
   /** Writes the job's status through the runtime's status writer (and records milestone Events). */
