@@ -51,11 +51,11 @@ async function applyCrd(rest: Rest, crd: V1CustomResourceDefinition): Promise<vo
 }
 
 async function established(rest: Rest, name: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 120_000;
   for (;;) {
     const crd = await rest.get<V1CustomResourceDefinition>(`${CRD_PATH}/${name}`);
     if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) return;
-    if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after 60 s`);
+    if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after 120 s`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }

@@ -25,8 +25,11 @@ export async function startAgent(argv: readonly string[]): Promise<() => Promise
   const kc = new KubeConfig();
   kc.loadFromDefault();
   const rest = makeRest(kc);
+  // Each stage is logged, so an agent that is slow to get ready shows where it waits.
+  log.info('installing the stand-in CRDs');
   await installCrds(rest, crdFiles(process.env));
   await ensureClasses(rest);
+  log.info('registering the node');
   const node = await registerNode(rest, cfg, log);
   const snapshots = new Snapshotter({ cfg, rest, log });
   const storage = new Provisioner({ cfg, rest, log, snapshotPath: snapshots.pathOf });
@@ -38,6 +41,7 @@ export async function startAgent(argv: readonly string[]): Promise<() => Promise
   const kubevirt = new KubeVirt({ cfg, rest, log, freezes });
   for (const part of [snapshots, storage, pods, kubevirt]) part.start(kc);
   const api = cfg.aggregatedApi ? await serveSubresources(cfg, freezeHandler(kubevirt, freezes, log), log) : undefined;
+  if (api) log.info(`serving the freeze API on port ${api.port}; waiting for its APIService to be Available`);
   const registration = api ? await keepApiService(rest, api.port, log) : undefined;
   return async () => {
     await registration?.stop();

@@ -46,7 +46,9 @@ export async function startAgentProcess(opts: { nodeName: string; args?: readonl
     if (process.env.NODE_AGENT_LOG) process.stderr.write(b);
   });
   await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`node agent not ready after 60 s:\n${out}`)), 60_000);
+    // Longer than the agent's own waits (CRDs Established, APIService Available: 120 s each), so on a
+    // loaded machine the agent's own error, naming what it waited for, is what a test reports.
+    const t = setTimeout(() => reject(new Error(`node agent not ready after 300 s:\n${out}`)), 300_000);
     child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
       if (out.includes('node-agent ready')) {
