@@ -46,10 +46,13 @@ export class Bandwidth {
   }
 }
 
-/** Parses sizes like 1048576, 512K, 64M, 1G (binary units) into bytes. */
+/**
+ * Parses sizes like 1048576, 512K, 64M, 64Mi, 1GiB (binary units: K, Ki and KiB all mean 1024) into
+ * bytes. Kubernetes quantities in a policy (where M means 10^6) are converted by the operator first.
+ */
 export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
-  if (!m) throw new Error(`bad size '${text}': use a number with an optional K, M, G or T suffix`);
+  const m = /^(\d+(?:\.\d+)?)\s*(?:([KMGT])i?)?B?$/i.exec(text.trim());
+  if (!m) throw new Error(`bad size '${text}': use a number with an optional K, M, G or T suffix (Ki, Mi, Gi, Ti also work)`);
   const pow = ' KMGT'.indexOf((m[2] || ' ').toUpperCase());
   return Math.round(Number(m[1]) * 1024 ** pow);
 }

@@ -67,6 +67,12 @@ test('extent helper output, sizes and zero detection', () => {
   assert.is(parseSize('64M'), 64 * K * K);
   assert.is(parseSize('1.5K'), 1536);
   assert.throws(() => parseSize('fast'), /bad size/);
+  assert.is(parseSize('64Mi'), 64 * K * K, 'Kubernetes-style binary suffixes');
+  assert.is(parseSize('2 GiB'), 2 * K * K * K);
+  assert.is(parseSize('512'), 512);
+  assert.is(parseSize('512B'), 512);
+  assert.throws(() => parseSize('2Mx'), /bad size/);
+  assert.throws(() => parseSize('-1M'), /bad size/);
   const z = Buffer.alloc(200 * K);
   assert.ok(isZero(z));
   z[150 * K] = 1;
