@@ -11,6 +11,8 @@ declare -A NEED=(
   [bwrap]=bubblewrap             # the local node agent maps pod volumes with it
   [openssl]=openssl              # certificates for the local control plane
   [curl]=curl                    # readiness probes in hack/env.sh
+  [python3]=python3-minimal      # the mover's SEEK_DATA/SEEK_HOLE helper (Node has no lseek), free ports
+  [/usr/bin/time]=time           # wall time and peak RSS per run in test/bench
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
