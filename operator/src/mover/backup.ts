@@ -5,7 +5,7 @@ import { acquireLock, waitForNoLocks } from '../vault/locks.ts';
 import { allocMap, type BackupStats, type BackupType, blockCount, idAt, type Manifest, ZERO_ID } from '../vault/manifest.ts';
 import { blockKey, checkDiskId, newBackupId, type Vault } from '../vault/vault.ts';
 import { type Extent, type SourceLayout, sourceLayout } from './extents.ts';
-import { Bandwidth, Semaphore } from './limits.ts';
+import { Bandwidth, forEachBounded, Semaphore } from './limits.ts';
 import { plan } from './plan.ts';
 import { GcHint } from './gc-hint.ts';
 import { isZero } from './zero.ts';
@@ -104,30 +104,19 @@ class BackupRun {
 
   /** Reads and processes the listed blocks with a bounded number in flight; holes stay ZERO_ID. */
   async readAll(reads: Iterable<number>, slots: number, keepParent: boolean): Promise<void> {
-    const sem = new Semaphore(slots);
     for (let i = 0; i < READ_BUFFERS; i++) this.buffers.push(Buffer.allocUnsafeSlow(this.bs));
-    let failed: unknown;
-    const inflight = new Set<Promise<void>>();
+    const map = this.map;
     let next = 0;
-    for (const b of reads) {
-      // Blocks not read are holes now, unless they keep the parent's id (changed-block mode). The map may
-      // be the parent's own buffer, so they are cleared explicitly. Reads come in ascending order.
-      if (!keepParent) this.map.fill(0, next * ID_BYTES, b * ID_BYTES);
-      next = b + 1;
-      await sem.acquire();
-      if (failed !== undefined) break;
-      const p = this.block(b)
-        .catch((err: unknown) => {
-          failed ??= err;
-        })
-        .finally(() => {
-          sem.release();
-          inflight.delete(p);
-        });
-      inflight.add(p);
+    // Blocks not read are holes now, unless they keep the parent's id (changed-block mode). The map may
+    // be the parent's own buffer, so they are cleared explicitly, as each read is taken (ascending).
+    function* clearingGaps(): Generator<number> {
+      for (const b of reads) {
+        if (!keepParent) map.fill(0, next * ID_BYTES, b * ID_BYTES);
+        next = b + 1;
+        yield b;
+      }
     }
-    await Promise.all(inflight);
-    if (failed !== undefined) throw failed;
+    await forEachBounded(clearingGaps(), slots, (b) => this.block(b));
     if (!keepParent) this.map.fill(0, next * ID_BYTES);
   }
 

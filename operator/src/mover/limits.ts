@@ -26,6 +26,36 @@ export class Semaphore {
   }
 }
 
+/** 0, 1, ..., n-1. */
+export function* range(n: number): Generator<number> {
+  for (let i = 0; i < n; i++) yield i;
+}
+
+/**
+ * Calls fn for each item with at most `limit` calls running; stops taking items at the first failure and
+ * rethrows it once the running calls ended. Items are taken one at a time, as a slot frees up.
+ */
+export async function forEachBounded<T>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const sem = new Semaphore(limit);
+  let failed: unknown;
+  const inflight = new Set<Promise<void>>();
+  for (const item of items) {
+    await sem.acquire();
+    if (failed !== undefined) break;
+    const p: Promise<void> = fn(item)
+      .catch((err: unknown) => {
+        failed ??= err;
+      })
+      .finally(() => {
+        sem.release();
+        inflight.delete(p);
+      });
+    inflight.add(p);
+  }
+  await Promise.all(inflight);
+  if (failed !== undefined) throw failed;
+}
+
 /** A token bucket limiting bytes per second (burst of one second); a limit of 0 means unlimited. */
 export class Bandwidth {
   private readonly rate: number;

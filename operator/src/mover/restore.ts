@@ -4,7 +4,7 @@ import { openBlock } from '../vault/codec.ts';
 import { blockCount, idAt, type Manifest, ZERO_ID } from '../vault/manifest.ts';
 import { blockKey, checkDiskId, type Vault } from '../vault/vault.ts';
 import { sourceLayout } from './extents.ts';
-import { Semaphore } from './limits.ts';
+import { forEachBounded, range } from './limits.ts';
 import { GcHint } from './gc-hint.ts';
 import { ProgressMeter, type ProgressSink } from './progress.ts';
 
@@ -93,33 +93,11 @@ export async function restoreDisk(o: RestoreOptions): Promise<RestoreResult> {
     meter.add(len);
   };
   try {
-    await forEachBounded(blockCount(diskSize, bs), o.concurrency ?? 12, one);
+    await forEachBounded(range(blockCount(diskSize, bs)), o.concurrency ?? 12, one);
     await fh.sync();
   } finally {
     await fh.close();
   }
   meter.finish();
   return { diskId: o.diskId, backupId: m.header.backupId, diskSize, ...c, durationMs: Date.now() - started };
-}
-
-/** Calls fn(0..n-1) with at most `limit` running; stops scheduling at the first failure and rethrows it. */
-export async function forEachBounded(n: number, limit: number, fn: (i: number) => Promise<void>): Promise<void> {
-  const sem = new Semaphore(limit);
-  let failed: unknown;
-  const inflight = new Set<Promise<void>>();
-  for (let i = 0; i < n && failed === undefined; i++) {
-    await sem.acquire();
-    if (failed !== undefined) break;
-    const p: Promise<void> = fn(i)
-      .catch((err: unknown) => {
-        failed ??= err;
-      })
-      .finally(() => {
-        sem.release();
-        inflight.delete(p);
-      });
-    inflight.add(p);
-  }
-  await Promise.all(inflight);
-  if (failed !== undefined) throw failed;
 }
