@@ -22,6 +22,7 @@ import { createRuntimeMetrics } from '../runtime/metrics.ts';
 import { OpsServer } from '../runtime/server.ts';
 import type { OperatorConfig } from './config.ts';
 import { HolderTrackingLease, recoverExecutor } from './recovery.ts';
+import { wireBackupMetrics } from './metrics-wiring.ts';
 
 /** What a running operator exposes to its caller (tests read the ops port). */
 export interface RunningOperator {
@@ -65,6 +66,7 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
     name: 'virtualmachinebackup', store: informer, reconcile: backups.reconcile, workers: cfg.workers, metrics, log,
   });
   enqueueOnChange(informer, (k) => controller.enqueue(k));
+  const backupMetrics = wireBackupMetrics({ kubeConfig: kc, namespace: cfg.namespace, metrics, log, backups: informer });
   const lease = cfg.leaseNamespace ? new HolderTrackingLease(coordinationLeaseApi(kc, cfg.leaseNamespace, 'tresor-operator'), cfg.executorId) : undefined;
   const takeover: ManagedController = {
     name: 'workflow-takeover',
@@ -77,7 +79,7 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
   const ops = new OpsServer({ registry: metrics.registry, port: cfg.opsPort, liveness: [{ name: 'dbos', check: () => true }], readiness: informerReadiness([informer]) });
   const opsPort = await ops.listen();
   log.info('operator started', { executorId: cfg.executorId, appVersion: cfg.appVersion, opsPort, namespace: cfg.namespace ?? '(all)' });
-  const exited = runManager({ informers: [informer], controllers: [takeover, controller], ...(elector ? { elector } : {}), log }, signal)
+  const exited = runManager({ informers: [informer, ...backupMetrics.informers], controllers: [takeover, controller], ...(elector ? { elector } : {}), log }, signal)
     .finally(async () => {
       await ops.close();
       await DBOS.shutdown();
