@@ -4,9 +4,7 @@
 // new leader re-enqueues the old leader's workflows). Each job still ends Succeeded with nothing leaked
 // and a vault that verifies clean. Also: transfer pods of one job really run at the same time, a limit
 // of 1 serialises them, and deleting an in-flight job cancels it and removes its children.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { eventually, uniqueSuffix } from '../harness.ts';
@@ -14,58 +12,9 @@ import {
   core, createJob, createVm, custom, type Ctx, diskFile, noLeftovers, operatorEnv, readJob, setupEnv, teardownEnv, TRESOR, tresorCli, waitJob,
   waitRunning, writeAt,
 } from './backup-env.ts';
+import { killAll, kill9, type Operator, startOperator, stop } from './operator-process.ts';
 
-const MAIN = fileURLToPath(new URL('../../operator/src/main.ts', import.meta.url));
 const MiB = 1 << 20;
-
-interface Operator {
-  readonly child: ChildProcess;
-  output(): string;
-}
-
-const running = new Set<ChildProcess>();
-
-async function startOperator(env: Record<string, string>): Promise<Operator> {
-  const child = spawn(process.execPath, [MAIN], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  let out = '';
-  child.stderr!.on('data', (b: Buffer) => {
-    out += b.toString();
-    if (process.env.E2E_VERBOSE) process.stderr.write(b);
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`operator not ready after 60 s:\n${out}`)), 60_000);
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('tresor operator ready')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`operator exited ${code} before it was ready:\n${out}`));
-    });
-  });
-  return { child, output: () => out };
-}
-
-async function kill9(op: Operator): Promise<void> {
-  if (op.child.exitCode !== null || op.child.signalCode !== null) return;
-  const exited = new Promise((r) => op.child.once('exit', r));
-  op.child.kill('SIGKILL');
-  await exited;
-}
-
-async function stop(op: Operator | undefined): Promise<void> {
-  if (!op || op.child.exitCode !== null || op.child.signalCode !== null) return;
-  const exited = new Promise((r) => op.child.once('exit', r));
-  op.child.kill('SIGTERM');
-  const t = setTimeout(() => op.child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(t);
-}
 
 async function podsWithRole(ctx: Ctx, job: string, role: string): Promise<string[]> {
   const pods = await core.listNamespacedPod({ namespace: ctx.ns, labelSelector: `tresor.io/backup=${job},tresor.io/role=${role}` });
@@ -118,7 +67,7 @@ t.before(async (ctx) => {
 
 t.after(async (ctx) => {
   await stop(state.op);
-  for (const c of running) c.kill('SIGKILL');
+  killAll();
   await teardownEnv(ctx);
 });
 
