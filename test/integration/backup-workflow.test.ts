@@ -77,7 +77,7 @@ function job(name: string, script: Omit<Partial<JobScript>, 'obs'> & { obs?: Par
   const ref = { namespace: 'ns', name, uid: `${name}-${run}` };
   const obs: JobObservation = {
     vmName: 'web', guest: linuxWithAgent, disks: [disk('root'), disk('data')], required: 'CrashConsistent',
-    forceFull: false, freezeTimeoutMs: 10_000, maxParallelDisks: 4, keepSnapshots: false, vaultName: 'vault', ...script.obs,
+    forceFull: false, freezeTimeoutMs: 10_000, maxParallelDisks: 4, maxTransferRetries: 2, keepSnapshots: false, vaultName: 'vault', ...script.obs,
   };
   cluster.scripts.set(ref.uid, { ...script, obs });
   return ref;
@@ -163,6 +163,29 @@ t('a transfer that keeps failing stops after the attempt limit: Failed with Tran
   assert.is(cluster.calls.filter((c) => c.startsWith('broken transfer root')).length, 3);
   assert.ok(cluster.calls.includes('broken cleanup keep=false'));
   assert.not.ok(cluster.calls.includes('broken recovery-point'));
+});
+
+t('the policy\'s transfer.maxRetries applies: maxRetries 1 allows 2 pods per disk, so 2 failures fail the job', async () => {
+  const ref = job('policy-retries', { failFirst: { data: 2 }, obs: { maxTransferRetries: 1 } });
+  const result = await (await workflows.start(ref)).getResult();
+  assert.is((result as { reason: string }).reason, 'TransferFailed', JSON.stringify(result));
+  assert.equal(cluster.calls.filter((c) => c.startsWith('policy-retries transfer data')), ['policy-retries transfer data #0', 'policy-retries transfer data #1']);
+  assert.match((result as { message: string }).message, /data: .*\(after 2 attempt\(s\)\)/);
+});
+
+t('maxRetries 0 means one pod per disk; one failure with maxRetries 1 is retried and succeeds', async () => {
+  const none = job('no-retries', { failFirst: { root: 1 }, obs: { maxTransferRetries: 0 } });
+  assert.is((await (await workflows.start(none)).getResult()).phase, 'Failed');
+  assert.equal(cluster.calls.filter((c) => c.startsWith('no-retries transfer root')), ['no-retries transfer root #0']);
+  const once = job('one-retry', { failFirst: { root: 1 }, obs: { maxTransferRetries: 1 } });
+  assert.is((await (await workflows.start(once)).getResult()).phase, 'Succeeded');
+  assert.equal(cluster.calls.filter((c) => c.startsWith('one-retry transfer root')), ['one-retry transfer root #0', 'one-retry transfer root #1']);
+});
+
+t('the global limit (3 attempts) caps a policy asking for more retries', async () => {
+  const ref = job('capped', { failFirst: { root: 99 }, obs: { maxTransferRetries: 10 } });
+  assert.is((await (await workflows.start(ref)).getResult()).phase, 'Failed');
+  assert.is(cluster.calls.filter((c) => c.startsWith('capped transfer root')).length, 3);
 });
 
 t('disks transfer in parallel, and the cluster-wide limit (2) holds across jobs', async () => {

@@ -31,6 +31,8 @@ export interface JobObservation {
   readonly forceFull: boolean;
   readonly freezeTimeoutMs: number;
   readonly maxParallelDisks: number;
+  /** The policy's transfer.maxRetries: failed transfer pods retried per disk (the global limit caps it). */
+  readonly maxTransferRetries: number;
   /** Keep the newest snapshot as the instant-restore tier instead of deleting it. */
   readonly keepSnapshots: boolean;
   readonly vaultName: string;

@@ -7,6 +7,7 @@ import { Reasons } from '../api/constants.ts';
 import { checkRequirement, decideConsistency, planSnapshot } from './consistency.ts';
 import * as S from './job-status.ts';
 import type { BackupCluster, DiskTransferResult, JobObservation, JobRef, TransferOutcome, VmDisk } from './ports.ts';
+import { transferAttempts } from './retries.ts';
 
 /** DBOS queue names: the cluster-wide limits on VMs frozen at once and disks transferred at once. */
 export const QUEUES = { freezes: 'tresor-freezes', transfers: 'tresor-transfers' } as const;
@@ -15,7 +16,7 @@ export const QUEUES = { freezes: 'tresor-freezes', transfers: 'tresor-transfers'
 export interface BackupLimits {
   readonly maxConcurrentFreezes: number;
   readonly maxConcurrentTransfers: number;
-  /** Transfer pods started per disk before the job fails (the first run counts). */
+  /** Transfer pods started per disk before the job fails (the first run counts); caps the policy's maxRetries + 1. */
   readonly transferAttempts: number;
 }
 
@@ -32,11 +33,11 @@ export interface BackupWorkflows {
 
 const nowIso = (ms: number): string => `${new Date(ms).toISOString().slice(0, 19)}Z`;
 
-/** Runs one transfer, retried with a new pod per attempt, recording the attempts made. */
-async function transferWithRetries(cluster: BackupCluster, limits: BackupLimits, job: JobRef, disk: VmDisk): Promise<{ outcome: TransferOutcome; attempts: number }> {
+/** Runs one transfer, retried with a new pod per attempt up to maxAttempts, recording the attempts made. */
+async function transferWithRetries(cluster: BackupCluster, maxAttempts: number, job: JobRef, disk: VmDisk): Promise<{ outcome: TransferOutcome; attempts: number }> {
   let outcome: TransferOutcome = { ok: false, message: 'not attempted' };
   let attempt = 0;
-  while (attempt < limits.transferAttempts) {
+  while (attempt < maxAttempts) {
     const n = attempt;
     outcome = await DBOS.runStep(() => cluster.runTransfer(job, disk, n), { name: `transfer-${disk.name}-${n}` });
     attempt++;
@@ -51,8 +52,9 @@ export function registerBackupWorkflows(cluster: BackupCluster, limits: BackupLi
   const write = (job: JobRef, name: string, u: ReturnType<typeof S.started>): Promise<void> => step(`status-${name}`, () => cluster.writeStatus(job, u));
   const now = async (): Promise<string> => nowIso(await DBOS.now());
 
+  // maxAttempts is absent from a disk workflow started by an older operator: the global limit applies then.
   const diskWorkflow = DBOS.registerWorkflow(
-    (job: JobRef, disk: VmDisk) => transferWithRetries(cluster, limits, job, disk),
+    (job: JobRef, disk: VmDisk, maxAttempts?: number) => transferWithRetries(cluster, maxAttempts ?? limits.transferAttempts, job, disk),
     { name: 'tresor.backup.disk' },
   );
 
@@ -70,12 +72,13 @@ export function registerBackupWorkflows(cluster: BackupCluster, limits: BackupLi
 
   async function transferAll(job: JobRef, obs: JobObservation): Promise<Array<{ disk: VmDisk; outcome: TransferOutcome; attempts: number }>> {
     const out: Array<{ disk: VmDisk; outcome: TransferOutcome; attempts: number }> = [];
+    const maxAttempts = transferAttempts(obs.maxTransferRetries, limits.transferAttempts);
     // Batches of the policy's maxParallelDisks; the queue bounds transfers across all jobs on top of that.
     for (let i = 0; i < obs.disks.length; i += obs.maxParallelDisks) {
       const batch = obs.disks.slice(i, i + obs.maxParallelDisks);
       const handles = [];
       for (const disk of batch) {
-        handles.push(await DBOS.startWorkflow(diskWorkflow, { workflowID: `${job.uid}-disk-${disk.name}`, queueName: QUEUES.transfers })(job, disk));
+        handles.push(await DBOS.startWorkflow(diskWorkflow, { workflowID: `${job.uid}-disk-${disk.name}`, queueName: QUEUES.transfers })(job, disk, maxAttempts));
       }
       for (const [k, h] of handles.entries()) out.push({ disk: batch[k]!, ...(await h.getResult()) });
     }

@@ -6,6 +6,7 @@ import { parseDuration } from '../../api/duration.ts';
 import type { BackupPolicyObject, BackupVaultObject, VirtualMachineBackupObject } from '../../api/types.ts';
 import { TerminalError } from '../../runtime/errors.ts';
 import type { JobObservation, JobRef, VmDisk } from '../ports.ts';
+import { DEFAULT_MAX_RETRIES } from '../retries.ts';
 import { readOrUndefined } from './client.ts';
 import { guestOf, KUBEVIRT, vmVolumeClaims, type VirtualMachine, type VirtualMachineInstance } from './kubevirt.ts';
 
@@ -73,7 +74,7 @@ export class JobReader {
 }
 
 /** The policy's settings that shape one job, with the API's defaults. */
-export function jobSettings(ctx: JobContext): Pick<JobObservation, 'required' | 'forceFull' | 'freezeTimeoutMs' | 'maxParallelDisks' | 'keepSnapshots' | 'vaultName'> & { hooksConfigured: boolean } {
+export function jobSettings(ctx: JobContext): Pick<JobObservation, 'required' | 'forceFull' | 'freezeTimeoutMs' | 'maxParallelDisks' | 'maxTransferRetries' | 'keepSnapshots' | 'vaultName'> & { hooksConfigured: boolean } {
   const p: Partial<BackupPolicyObject['spec']> = ctx.policy?.spec ?? {};
   const hooks = p.hooks ?? {};
   return {
@@ -81,6 +82,7 @@ export function jobSettings(ctx: JobContext): Pick<JobObservation, 'required' | 
     forceFull: ctx.job.spec.forceFull === true,
     freezeTimeoutMs: parseDuration(p.freezeTimeout ?? '60s'),
     maxParallelDisks: p.transfer?.maxParallelDisks ?? 4,
+    maxTransferRetries: p.transfer?.maxRetries ?? DEFAULT_MAX_RETRIES,
     keepSnapshots: parseDuration(p.instantRestore?.keepFor ?? '0s') > 0,
     vaultName: ctx.vault.metadata.name ?? '',
     hooksConfigured: hooks.pre !== undefined || hooks.post !== undefined,
