@@ -122,6 +122,9 @@ export const Reasons = {
   RecoveryPointUnavailable: 'RecoveryPointUnavailable',
   TargetExists: 'TargetExists',
   RestoreFailed: 'RestoreFailed',
+  DiskNotFound: 'DiskNotFound',
+  InPlaceNotSupported: 'InPlaceNotSupported',
+  VirtualMachineCreated: 'VirtualMachineCreated',
 } as const;
 /** A Tresor condition reason. */
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
@@ -170,6 +173,8 @@ export const EventReasons = {
   RestoreStarted: 'RestoreStarted',
   RestoreSucceeded: 'RestoreSucceeded',
   RestoreFailed: 'RestoreFailed',
+  DiskRestored: 'DiskRestored',
+  VirtualMachineCreated: 'VirtualMachineCreated',
   VaultUnreachable: 'VaultUnreachable',
   NameConflict: 'NameConflict',
 } as const;
@@ -199,6 +204,8 @@ export const Annotations = {
   ScheduledTime: 'tresor.io/scheduled-time',
   /** On a VirtualMachine: opt out of every policy that would select it. */
   Exclude: 'tresor.io/exclude',
+  /** On a VirtualMachine a restore created: the UID of that VirtualMachineRestore (it is not an owner). */
+  RestoreUID: 'tresor.io/restore-uid',
 } as const;
 
 /** The finalizer Tresor puts on objects whose deletion needs cleanup (in-flight jobs, vaults). */

@@ -22,6 +22,7 @@ import { createRuntimeMetrics } from '../runtime/metrics.ts';
 import { OpsServer } from '../runtime/server.ts';
 import type { OperatorConfig } from './config.ts';
 import { HolderTrackingLease, recoverExecutor } from './recovery.ts';
+import { wireRestores } from './restore-wiring.ts';
 import { wireBackupMetrics } from './metrics-wiring.ts';
 
 /** What a running operator exposes to its caller (tests read the ops port). */
@@ -60,6 +61,8 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
   const log = jsonLogger('tresor-operator', cfg.verbose);
   const metrics = createRuntimeMetrics();
   const events = new EventRecorder({ sink: coreEventSink(kc), component: 'tresor-operator', instance: cfg.executorId, metrics, log });
+  // Restore workflows register before DBOS launches (launchDbos), so DBOS recovers them too.
+  const restores = wireRestores({ kc, cfg, events, metrics, log: jsonLogger('restore-controller', cfg.verbose) });
   const backups = await launchDbos(cfg, kc, events);
   const informer = vmbInformer(kc, cfg, metrics, log);
   const controller = new Controller<VirtualMachineBackupObject>({
@@ -79,7 +82,7 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
   const ops = new OpsServer({ registry: metrics.registry, port: cfg.opsPort, liveness: [{ name: 'dbos', check: () => true }], readiness: informerReadiness([informer]) });
   const opsPort = await ops.listen();
   log.info('operator started', { executorId: cfg.executorId, appVersion: cfg.appVersion, opsPort, namespace: cfg.namespace ?? '(all)' });
-  const exited = runManager({ informers: [informer, ...backupMetrics.informers], controllers: [takeover, controller], ...(elector ? { elector } : {}), log }, signal)
+  const exited = runManager({ informers: [informer, ...backupMetrics.informers, ...restores.informers], controllers: [takeover, controller, ...restores.controllers], ...(elector ? { elector } : {}), log }, signal)
     .finally(async () => {
       await ops.close();
       await DBOS.shutdown();
