@@ -84,6 +84,12 @@ export const Reasons = {
   CredentialsMissing: 'CredentialsMissing',
   KeySecretMissing: 'KeySecretMissing',
   WrongKey: 'WrongKey',
+  KeyInvalid: 'KeyInvalid',
+  BucketNotFound: 'BucketNotFound',
+  CredentialsRejected: 'CredentialsRejected',
+  VaultUnsupported: 'VaultUnsupported',
+  /** Ready=True without opening the data: a filesystem vault only pods can mount (ADR 0070). */
+  NotVerified: 'NotVerified',
   // BackupPolicy
   Active: 'Active',
   Suspended: 'Suspended',
@@ -157,6 +163,8 @@ export type FallbackReason = (typeof FallbackReasons)[number];
 /** Event reasons (CamelCase) for `kubectl describe` and `kubectl get events`. */
 export const EventReasons = {
   BackupScheduled: 'BackupScheduled',
+  SlotSkipped: 'SlotSkipped',
+  MissedSlots: 'MissedSlots',
   BackupStarted: 'BackupStarted',
   BackupSucceeded: 'BackupSucceeded',
   BackupFailed: 'BackupFailed',
@@ -202,6 +210,10 @@ export const Annotations = {
   Progress: 'tresor.io/progress',
   /** On scheduled VirtualMachineBackups: the schedule slot (RFC 3339) this job was created for. */
   ScheduledTime: 'tresor.io/scheduled-time',
+  /** On a BackupVault: any new value makes the operator check the vault again now. */
+  CheckRequested: 'tresor.io/check-requested',
+  /** On a BackupPolicy: any new value starts one backup of every protected VM now (ADR 0071). */
+  RunNow: 'tresor.io/run-now',
   /** On a VirtualMachine: opt out of every policy that would select it. */
   Exclude: 'tresor.io/exclude',
   /** On a VirtualMachine a restore created: the UID of that VirtualMachineRestore (it is not an owner). */
