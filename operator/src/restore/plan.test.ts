@@ -1,0 +1,74 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { RecoveryPointObject, VirtualMachineRestoreObject } from '../api/types.ts';
+import { planRestore, restoredPvcName, type PlanInput } from './plan.ts';
+
+const rp = (over: { available?: boolean; vmSpec?: boolean } = {}): RecoveryPointObject => ({
+  apiVersion: 'tresor.io/v1alpha1', kind: 'RecoveryPoint', metadata: { name: 'web-1', namespace: 'ns' },
+  spec: {
+    vmName: 'web', capturedAt: '2026-11-27T01:00:00Z', consistency: 'CrashConsistent', backupType: 'Full', sizeBytes: 3072,
+    vaultRef: { name: 'vault' }, sourceBackup: 'web-1',
+    ...(over.vmSpec === false ? {} : { vmSpec: { template: { spec: {} } } }),
+    disks: [
+      { name: 'root', vaultDiskId: 'ns.u.root', manifestId: 'm1', type: 'Full', sizeBytes: 1024, volumeMode: 'Filesystem', storageClassName: 'fast', accessModes: ['ReadWriteMany'] },
+      { name: 'data', vaultDiskId: 'ns.u.data', manifestId: 'm2', type: 'Full', sizeBytes: 2048, volumeMode: 'Block' },
+    ],
+  },
+  status: { conditions: [{ type: 'Available', status: over.available === false ? 'False' : 'True', reason: over.available === false ? 'Expired' : 'InVault', message: 'gone', lastTransitionTime: '2026-11-27T01:00:00Z' }] },
+});
+
+const restore = (spec: Partial<VirtualMachineRestoreObject['spec']> = {}): VirtualMachineRestoreObject => ({
+  apiVersion: 'tresor.io/v1alpha1', kind: 'VirtualMachineRestore', metadata: { name: 'r', namespace: 'ns', uid: 'u1' },
+  spec: { recoveryPointRef: { name: 'web-1' }, target: { newVMName: 'web-copy' }, ...spec },
+});
+
+const input = (over: Partial<PlanInput> = {}): PlanInput => ({ restore: restore(), recoveryPoint: rp(), vaultExists: true, target: 'absent', ...over });
+
+function refusal(over: Partial<PlanInput>): string {
+  const out = planRestore(input(over));
+  if (out.ok) throw new Error('expected a refusal');
+  return `${out.reason}: ${out.message}`;
+}
+
+test('every disk by default: new PVC names, recorded modes, sizes, classes and access modes', () => {
+  const out = planRestore(input());
+  assert.ok(out.ok);
+  if (!out.ok) return;
+  assert.is(out.plan.targetVMName, 'web-copy');
+  assert.is(out.plan.startVM, false);
+  assert.equal(out.plan.disks.map((d) => [d.name, d.pvcName, d.volumeMode, d.sizeBytes, d.storageClassName, d.accessModes.join()]), [
+    ['root', 'web-copy-root', 'Filesystem', 1024, 'fast', 'ReadWriteMany'],
+    ['data', 'web-copy-data', 'Block', 2048, undefined, 'ReadWriteOnce'],
+  ]);
+});
+
+test('spec.disks selects, spec.storageClassName overrides, startVM carries over', () => {
+  const out = planRestore(input({ restore: restore({ disks: ['data'], storageClassName: 'slow', startVM: true }) }));
+  assert.ok(out.ok);
+  if (!out.ok) return;
+  assert.equal(out.plan.disks.map((d) => `${d.name}:${d.storageClassName}`), ['data:slow']);
+  assert.is(out.plan.startVM, true);
+});
+
+test('refusals name what to fix', () => {
+  assert.match(refusal({ restore: restore({ target: { inPlace: true } }) }), /^InPlaceNotSupported: .*newVMName/);
+  assert.match(refusal({ recoveryPoint: undefined }), /^RecoveryPointNotFound: RecoveryPoint web-1 not found/);
+  assert.match(refusal({ recoveryPoint: rp({ available: false }) }), /^RecoveryPointUnavailable: .*not Available \(Expired: gone\)/);
+  assert.match(refusal({ recoveryPoint: rp({ vmSpec: false }) }), /^RecoveryPointUnavailable: .*no VirtualMachine spec/);
+  assert.match(refusal({ restore: restore({ disks: ['root', 'nope'] }) }), /^DiskNotFound: spec.disks names nope, .*its disks are root, data/);
+  assert.match(refusal({ target: 'foreign' }), /^TargetExists: VirtualMachine web-copy already exists/);
+  assert.match(refusal({ foreignPvcs: ['web-copy-data'] }), /^TargetExists: PersistentVolumeClaim\(s\) web-copy-data already exist/);
+  assert.match(refusal({ vaultExists: false }), /^VaultNotFound: BackupVault vault/);
+});
+
+test('a target VM this restore created (a re-run after a crash) is not a refusal', () => {
+  assert.ok(planRestore(input({ target: 'ours' })).ok);
+});
+
+test('PVC names stay valid DNS labels however long the VM name', () => {
+  const n = restoredPvcName('a'.repeat(60), 'rootdisk');
+  assert.ok(n.length <= 63, n);
+  assert.is.not(n, restoredPvcName('a'.repeat(60), 'rootdisk2'));
+});
+
+test.run();
