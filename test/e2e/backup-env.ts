@@ -40,17 +40,24 @@ export function tresorCli(args: readonly string[]): { code: number; stdout: stri
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** A ServiceAccount with a Role of `rules`, bound in `ns`. */
+async function serviceAccount(ns: string, name: string, rules: Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>): Promise<void> {
+  await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
+  await rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name }, rules } });
+  await rbac.createNamespacedRoleBinding({ namespace: ns, body: {
+    metadata: { name },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ kind: 'ServiceAccount', name, namespace: ns }],
+  } });
+}
+
 async function setupRbac(ns: string): Promise<void> {
-  await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'tresor-snapshot' } } });
-  await rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name: 'tresor-snapshot' }, rules: [
+  // The transfer pods report progress in an Event on their own pod (ADR 0052): events only, no pod access.
+  await serviceAccount(ns, 'tresor-transfer', [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }]);
+  await serviceAccount(ns, 'tresor-snapshot', [
     { apiGroups: ['snapshot.storage.k8s.io'], resources: ['volumesnapshots'], verbs: ['get', 'list', 'create'] },
     { apiGroups: ['subresources.kubevirt.io'], resources: ['virtualmachineinstances/freeze', 'virtualmachineinstances/unfreeze'], verbs: ['update'] },
-  ] } });
-  await rbac.createNamespacedRoleBinding({ namespace: ns, body: {
-    metadata: { name: 'tresor-snapshot' },
-    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'tresor-snapshot' },
-    subjects: [{ kind: 'ServiceAccount', name: 'tresor-snapshot', namespace: ns }],
-  } });
+  ]);
 }
 
 async function setupVault(ctx: Ctx): Promise<void> {
@@ -102,7 +109,7 @@ export function operatorEnv(ctx: Ctx, executorId: string, extra: Record<string, 
   pg.pathname = `/tresor_${ctx.node.replace(/-/g, '_')}`;
   return {
     TRESOR_PG_URL: pg.toString(), TRESOR_EXECUTOR_ID: executorId, TRESOR_WATCH_NAMESPACE: ctx.ns, TRESOR_OPS_PORT: '0',
-    TRESOR_SNAPSHOT_SERVICE_ACCOUNT: 'tresor-snapshot', TRESOR_POD_NODE_SELECTOR: `kubernetes.io/hostname=${ctx.node}`,
+    TRESOR_SNAPSHOT_SERVICE_ACCOUNT: 'tresor-snapshot', TRESOR_TRANSFER_SERVICE_ACCOUNT: 'tresor-transfer', TRESOR_POD_NODE_SELECTOR: `kubernetes.io/hostname=${ctx.node}`,
     TRESOR_MAX_CONCURRENT_TRANSFERS: '4', TRESOR_POD_PENDING_TIMEOUT_MS: '120000', TRESOR_VERBOSE: process.env.E2E_VERBOSE ?? '', ...extra,
   };
 }

@@ -206,7 +206,7 @@ export const MANAGED_BY = 'tresor';
 
 /** Annotation keys Tresor reads or writes. */
 export const Annotations = {
-  /** On transfer/restore pods: the latest progress as JSON `{ "bytesDone": n, "bytesTotal": n }`. */
+  /** On a transfer pod's progress Event (ADR 0052): the latest sample as JSON `{ "bytesDone": n, "bytesTotal": n }`. */
   Progress: 'tresor.io/progress',
   /** On scheduled VirtualMachineBackups: the schedule slot (RFC 3339) this job was created for. */
   ScheduledTime: 'tresor.io/scheduled-time',

@@ -5,6 +5,7 @@ import { ConditionTypes as C, Reasons as R } from '../api/constants.ts';
 import type { ConditionUpdate } from '../runtime/conditions.ts';
 import type { ConsistencyOutcome } from './consistency.ts';
 import type { JobObservation, JobStatusUpdate, TransferOutcome, VmDisk } from './ports.ts';
+import { jobProgress, type DiskProgressEntry } from './progress.ts';
 
 const cond = (type: string, status: 'True' | 'False' | 'Unknown', reason: string, message: string): ConditionUpdate => ({ type, status, reason, message });
 
@@ -17,6 +18,7 @@ export function started(obs: JobObservation, nowIso: string): JobStatusUpdate {
       vaultName: obs.vaultName,
       guestAgent: { connected: obs.guest.agentConnected, message: guestMessage(obs) },
       disks: obs.disks.map((d) => diskEntry(d, obs.forceFull)),
+      progress: jobProgress(obs.disks.map((d) => ({ name: d.name, sizeBytes: d.sizeBytes }))),
     },
     conditions: [
       cond(C.SnapshotTaken, 'False', R.Pending, 'waiting for the snapshot'),
@@ -72,7 +74,7 @@ export function diskResult(d: VmDisk, forceFull: boolean, outcome: TransferOutco
 export function transferred(disks: readonly Record<string, unknown>[], recoveryPointName: string): JobStatusUpdate {
   const full = disks.every((d) => d.type === 'Full');
   return {
-    fields: { disks, recoveryPointName, backupType: full ? 'Full' : 'Incremental' },
+    fields: { disks, recoveryPointName, backupType: full ? 'Full' : 'Incremental', progress: jobProgress(disks as unknown as readonly DiskProgressEntry[]) },
     conditions: [cond(C.DataTransferred, 'True', R.Completed, `${disks.length} disk(s) in the vault; recovery point ${recoveryPointName}`)],
   };
 }

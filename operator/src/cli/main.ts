@@ -2,7 +2,7 @@
 import { access } from 'node:fs/promises';
 import { readChangedBlocks } from '../mover/changed-blocks.ts';
 import { parseSize } from '../mover/limits.ts';
-import { jsonLines } from '../mover/progress.ts';
+import { jsonLines, type ProgressSink } from '../mover/progress.ts';
 import { createKeyFile, readKeyFile } from '../vault/keys.ts';
 import { storeFromUrl } from '../vault/location.ts';
 import { Vault } from '../vault/vault.ts';
@@ -15,13 +15,15 @@ const USAGE = `usage: tresor <group> <command> [options]
   tresor vault gc      --vault URL --key-file FILE [--grace 1h] [--allow-empty] [--dry-run] [--json]
   tresor disk backup   --vault URL --key-file FILE --source PATH --disk-id ID
                        [--parent ID|auto|none] [--changed-blocks FILE] [--concurrency N]
-                       [--bandwidth 50M] [--progress] [--json]
+                       [--bandwidth 50M] [--progress] [--progress-events] [--json]
   tresor disk restore  --vault URL --key-file FILE --disk-id ID --target PATH [--backup ID|latest] [--progress] [--json]
   tresor disk list     --vault URL --key-file FILE --disk-id ID [--json]
 
   URL: file:///absolute/path  or  s3://bucket/prefix?endpoint=http://host:port  (credentials from AWS_* variables)
   --changed-blocks FILE: one changed byte range per line, "OFFSET LENGTH" or {"byteOffset":N,"sizeBytes":N}
   --progress: JSON lines {"event":"progress","bytesDone":N,"bytesTotal":N} on stderr
+  --progress-events: keep an Event on the pod named by POD_NAME/POD_NAMESPACE up to date with the progress
+                     (best effort; the transfer pods of the operator use it)
 `;
 
 type Opts = Record<string, string | boolean | undefined>;
@@ -77,8 +79,18 @@ async function vaultGc(argv: string[]): Promise<number> {
   return 0;
 }
 
+/** The progress sinks the options ask for, and how to close them once the transfer ended. */
+async function progressSinks(o: Opts): Promise<{ sink: ProgressSink | undefined; close(): Promise<void> }> {
+  const reporter = o['progress-events'] ? (await import('./progress-events.ts')).podProgressReporter(process.env) : undefined;
+  const sinks = [...(o.progress ? [jsonLines()] : []), ...(reporter ? [reporter.sink] : [])];
+  return {
+    sink: sinks.length === 0 ? undefined : (p) => sinks.forEach((s) => s(p)),
+    close: async () => reporter?.close(),
+  };
+}
+
 async function diskBackup(argv: string[]): Promise<number> {
-  const o = parseOptions(argv, [...COMMON, 'source', 'disk-id', 'parent', 'changed-blocks', 'concurrency', 'bandwidth', 'progress']);
+  const o = parseOptions(argv, [...COMMON, 'source', 'disk-id', 'parent', 'changed-blocks', 'concurrency', 'bandwidth', 'progress', 'progress-events']);
   const source = required(o, 'source');
   await access(source).catch(() => {
     throw new Error(`cannot read source ${source}: no such file or device`);
@@ -88,6 +100,7 @@ async function diskBackup(argv: string[]): Promise<number> {
   const bandwidth = optional(o, 'bandwidth');
   // Subcommand modules load on demand: a pod's start-up time is part of every backup's duration.
   const { backupDisk } = await import('../mover/backup.ts');
+  const progress = await progressSinks(o);
   const r = await backupDisk({
     vault: await openVault(o),
     source,
@@ -96,8 +109,8 @@ async function diskBackup(argv: string[]): Promise<number> {
     changed: changedFile ? await readChangedBlocks(changedFile) : undefined,
     ...(concurrency ? { uploadConcurrency: parseCount(concurrency, 'concurrency') } : {}),
     ...(bandwidth ? { bandwidthBytesPerSecond: parseSize(bandwidth) } : {}),
-    onProgress: o.progress ? jsonLines() : undefined,
-  });
+    onProgress: progress.sink,
+  }).finally(() => progress.close());
   print(o, r, `backup ${r.backupId} of ${r.diskId}: ${r.type} (${r.reason}); read ${r.bytesRead} bytes, uploaded ${r.bytesUploaded} in ${r.blocksUploaded} blocks, ${r.durationMs} ms`);
   return 0;
 }

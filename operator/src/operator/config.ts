@@ -59,6 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     pods: Object.freeze({
       image: env.TRESOR_IMAGE || 'tresor:dev',
       ...(env.TRESOR_SNAPSHOT_SERVICE_ACCOUNT ? { snapshotServiceAccount: env.TRESOR_SNAPSHOT_SERVICE_ACCOUNT } : {}),
+      ...(env.TRESOR_TRANSFER_SERVICE_ACCOUNT ? { transferServiceAccount: env.TRESOR_TRANSFER_SERVICE_ACCOUNT } : {}),
       ...(nodeSelector ? { nodeSelector } : {}),
     }),
     limits: Object.freeze({

@@ -43,7 +43,7 @@ function vmbInformer(kc: KubeConfig, cfg: OperatorConfig, metrics: ReturnType<ty
 }
 
 async function launchDbos(cfg: OperatorConfig, kc: KubeConfig, events: EventRecorder): Promise<BackupController> {
-  const cluster = new KubeBackupCluster({ kubeConfig: kc, pods: cfg.pods, events, pendingTimeoutMs: cfg.podPendingTimeoutMs });
+  const cluster = new KubeBackupCluster({ kubeConfig: kc, pods: cfg.pods, events, pendingTimeoutMs: cfg.podPendingTimeoutMs, log: jsonLogger('backup-cluster', cfg.verbose) });
   const workflows = registerBackupWorkflows(cluster, cfg.limits);
   DBOS.setConfig({ name: 'tresor', systemDatabaseUrl: cfg.pgUrl, executorID: cfg.executorId, applicationVersion: cfg.appVersion, logLevel: cfg.verbose ? 'info' : 'warn' });
   await DBOS.launch();

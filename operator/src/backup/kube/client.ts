@@ -79,6 +79,8 @@ export interface WaitForPod {
   /** What the pod does, for the timeout message. */
   readonly what: string;
   readonly signal?: AbortSignal;
+  /** Called after each look at the pod while it has not ended (e.g. to relay its progress); must not throw. */
+  readonly onRunning?: () => Promise<void>;
 }
 
 /** Why a pod has not started yet (phase Pending), or undefined once it runs. */
@@ -105,6 +107,7 @@ export async function waitForPodEnd(o: WaitForPod): Promise<Exclude<PodEnd, { st
     if (end.state !== 'running') return end;
     const pending = pendingReason(pod);
     if (Date.now() >= deadline || (pending !== undefined && Date.now() >= pendingDeadline)) return { state: 'timeout', pending };
+    if (pending === undefined) await o.onRunning?.();
     await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
     delay = Math.min(delay * 2, 2000);
   }

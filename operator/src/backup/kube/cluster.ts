@@ -6,6 +6,7 @@ import { API_VERSION, EventReasons, GROUP, Kinds, VERSION } from '../../api/cons
 import type { RecoveryPointObject } from '../../api/types.ts';
 import { setConditions, type Condition } from '../../runtime/conditions.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
+import type { Logger } from '../../runtime/log.ts';
 import { customObjectStatusApi, writeStatus } from '../../runtime/status.ts';
 import type { FreezeWindowResult } from '../freeze-window.ts';
 import { jobChildNames } from '../names.ts';
@@ -16,6 +17,7 @@ import { JobReader, jobSettings, observeJob } from './observe.ts';
 import { recoveryPointObject, recoveryPointStatus } from './recovery-point.ts';
 import { parseFreezeReport, parseTransferReport } from './results.ts';
 import { jobSelector, snapshotPod, sourcePvc, transferPod, vaultDiskId, type PodSettings } from './specs.ts';
+import { kubeProgressRelay } from './transfer-progress.ts';
 import { SNAPSHOTS, type VolumeSnapshot } from './volume-snapshots.ts';
 import { vaultAccess } from './vault-access.ts';
 
@@ -30,6 +32,9 @@ export interface KubeBackupClusterOptions {
   readonly transferTimeoutMs?: number;
   /** How long a pod may stay Pending (not scheduled, volume not ready) before its step fails; default 10 min. */
   readonly pendingTimeoutMs?: number;
+  /** Least time between two progress writes of one disk onto the job's status; default 3 s. */
+  readonly progressIntervalMs?: number;
+  readonly log?: Logger;
 }
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -112,14 +117,21 @@ export class KubeBackupCluster implements BackupCluster {
       create: () => this.core.createNamespacedPod({ namespace: job.namespace, body }),
     }));
     if (!adopted) await this.event(job, attempt > 0 ? EventReasons.TransferRetried : EventReasons.TransferStarted, `disk ${disk.name}: transfer pod ${name} (attempt ${attempt + 1})`);
-    return this.transferEnd(job, name, settings.forceFull);
+    return this.transferEnd(job, { name, disk: disk.name, attempt }, settings.forceFull);
   }
 
-  private async transferEnd(job: JobRef, name: string, forceFull: boolean): Promise<TransferOutcome> {
+  private async transferEnd(job: JobRef, pod: { name: string; disk: string; attempt: number }, forceFull: boolean): Promise<TransferOutcome> {
+    const { name } = pod;
     const timeoutMs = this.opts.transferTimeoutMs ?? 6 * 3600_000;
+    // While the pod runs, its progress goes onto the job's status; this is a report, not a checkpoint.
+    const relay = kubeProgressRelay(this.opts.kubeConfig, {
+      job, disk: pod.disk, attempt: pod.attempt, podName: name,
+      ...(this.opts.progressIntervalMs !== undefined ? { intervalMs: this.opts.progressIntervalMs } : {}), ...(this.opts.log ? { log: this.opts.log } : {}),
+    });
     const end = await waitForPodEnd({
       read: () => readOrUndefined(() => this.core.readNamespacedPod({ namespace: job.namespace, name })),
       timeoutMs, pendingTimeoutMs: this.opts.pendingTimeoutMs ?? 600_000, what: 'transfer',
+      onRunning: () => relay.poll(),
     });
     if (end.state === 'succeeded') {
       try {

@@ -1,11 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { V1Pod } from '@kubernetes/client-node';
-import type { BackupVaultObject } from '../../api/types.ts';
+import type { BackupPolicyObject, BackupVaultObject, VirtualMachineBackupObject } from '../../api/types.ts';
 import { isRetryable, retrying } from './client.ts';
 import { applyUpdate, eventsFor } from './job-status.ts';
 import { guestOf, vmVolumeClaims } from './kubevirt.ts';
-import { quantityBytes } from './observe.ts';
+import { jobSettings, quantityBytes } from './observe.ts';
 import { parseFreezeReport, parseTransferReport, podEnd } from './results.ts';
 import { ownedBy, snapshotPod, transferPod, vaultDiskId } from './specs.ts';
 import { KEY_FILE, vaultAccess } from './vault-access.ts';
@@ -60,6 +60,27 @@ test('transfer pod: owned, labelled, reads the block device, parent auto unless 
   const fargs = full.spec!.containers[0]!.args!;
   assert.is(fargs[fargs.indexOf('--parent') + 1], 'none');
   assert.ok(fargs.includes('/var/lib/tresor/source/disk.img'));
+});
+
+test('transfer pod: reports progress in an Event under the transfer ServiceAccount, knowing its own name from the downward API', () => {
+  const disk = { name: 'data', pvcName: 'web-data', volumeMode: 'Block' as const, sizeBytes: 1 << 20 };
+  const input = { job, vmName: 'web', disk, attempt: 0, diskId: 'd', forceFull: false, vault: vaultAccess(s3Vault) };
+  const pod = transferPod(input, { image: 'tresor:dev', transferServiceAccount: 'tresor-transfer' });
+  assert.is(pod.spec!.serviceAccountName, 'tresor-transfer');
+  const c = pod.spec!.containers[0]!;
+  assert.ok(c.args!.includes('--progress-events'));
+  const field = (n: string): string | undefined => c.env?.find((e) => e.name === n)?.valueFrom?.fieldRef?.fieldPath;
+  assert.equal([field('POD_NAME'), field('POD_NAMESPACE'), field('POD_UID')], ['metadata.name', 'metadata.namespace', 'metadata.uid']);
+  assert.ok(c.env!.some((e) => e.name === 'AWS_ACCESS_KEY_ID'), 'the vault credentials stay');
+  assert.is(transferPod(input, { image: 'tresor:dev' }).spec!.serviceAccountName, undefined, 'no setting: the namespace default');
+});
+
+test('job settings: the policy\'s transfer.maxRetries, else the API default 2', () => {
+  const vmb = { apiVersion: 'tresor.io/v1alpha1', kind: 'VirtualMachineBackup', metadata: { name: 'j' }, spec: { vmName: 'web' } } as VirtualMachineBackupObject;
+  const policy = (transfer: Record<string, unknown> | undefined): BackupPolicyObject => ({ metadata: { name: 'p' }, spec: { transfer } }) as unknown as BackupPolicyObject;
+  assert.is(jobSettings({ job: vmb, policy: undefined, vault: s3Vault }).maxTransferRetries, 2);
+  assert.is(jobSettings({ job: vmb, policy: policy({ maxRetries: 0 }), vault: s3Vault }).maxTransferRetries, 0);
+  assert.is(jobSettings({ job: vmb, policy: policy({ maxParallelDisks: 2 }), vault: s3Vault }).maxTransferRetries, 2);
 });
 
 test('snapshot pod: disks, freeze flag and timeout on its command line', () => {

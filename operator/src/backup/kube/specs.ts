@@ -13,6 +13,8 @@ export interface PodSettings {
   readonly image: string;
   /** ServiceAccount of the snapshot pod: it freezes VMIs and creates VolumeSnapshots. */
   readonly snapshotServiceAccount?: string;
+  /** ServiceAccount of the transfer pods: it may create and patch Events, to report progress (ADR 0052). */
+  readonly transferServiceAccount?: string;
   readonly nodeSelector?: Readonly<Record<string, string>>;
 }
 
@@ -105,6 +107,13 @@ export function sourcePvc(input: { job: JobRef; vmName: string; disk: VmDisk; st
   };
 }
 
+/** The downward-API variables naming the pod, so the mover can report progress against it. */
+const POD_IDENTITY_ENV = [
+  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+  { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },
+];
+
 /** What one transfer pod needs. */
 export interface TransferPodInput {
   readonly job: JobRef;
@@ -128,7 +137,7 @@ export function transferPod(input: TransferPodInput, settings: PodSettings): V1P
   const source = block ? SOURCE_DEVICE : `${SOURCE_DIR}/disk.img`;
   const backupArgs = [
     'disk', 'backup', '--vault', input.vault.url, '--key-file', KEY_FILE, '--source', source, '--disk-id', input.diskId,
-    '--parent', input.forceFull ? 'none' : 'auto', '--json',
+    '--parent', input.forceFull ? 'none' : 'auto', '--json', '--progress-events',
     ...(input.bandwidthLimit ? ['--bandwidth', input.bandwidthLimit] : []),
   ];
   return {
@@ -141,6 +150,7 @@ export function transferPod(input: TransferPodInput, settings: PodSettings): V1P
     },
     spec: {
       restartPolicy: 'Never',
+      ...(settings.transferServiceAccount ? { serviceAccountName: settings.transferServiceAccount } : {}),
       ...(settings.nodeSelector ? { nodeSelector: { ...settings.nodeSelector } } : {}),
       volumes: [{ name: 'source', persistentVolumeClaim: { claimName: names.sourcePvc(disk.name), readOnly: true } }, ...input.vault.volumes],
       containers: [{
@@ -149,7 +159,7 @@ export function transferPod(input: TransferPodInput, settings: PodSettings): V1P
         // exec keeps the mover as the container's main process (signals reach it); "$@" keeps arguments unquoted.
         command: ['sh', '-c', 'exec tresor "$@" > /dev/termination-log', 'tresor'],
         args: backupArgs,
-        env: input.vault.env,
+        env: [...input.vault.env, ...POD_IDENTITY_ENV],
         terminationMessagePolicy: 'FallbackToLogsOnError',
         volumeMounts: [...input.vault.mounts, ...(block ? [] : [{ name: 'source', mountPath: SOURCE_DIR, readOnly: true }])],
         ...(block ? { volumeDevices: [{ name: 'source', devicePath: SOURCE_DEVICE }] } : {}),
