@@ -28,3 +28,6 @@ if ((${#missing[@]})); then
 fi
 
 bash hack/build-binaries.sh all
+# helm and promtool for the chart and alert-rule tests (test/integration/chart.test.ts); cached by version.
+bash hack/build-helm.sh helm >/dev/null
+bash hack/build-helm.sh promtool >/dev/null
