@@ -34,7 +34,7 @@ t.after(async (ctx) => {
 });
 
 /** What the backup leaves for the restores: the recovery point and each disk's sha256 at backup time. */
-const src = { rp: '', before: { root: '', data: '' } };
+const src = { rp: '', before: { root: '', data: '' }, after: { root: '', data: '' } };
 
 async function createRestore(ctx: Ctx, name: string, spec: Record<string, unknown>): Promise<void> {
   await custom.createNamespacedCustomObject({ ...TRESOR, plural: 'virtualmachinerestores', namespace: ctx.ns, body: {
@@ -90,7 +90,8 @@ t('a two-disk VM (Block + Filesystem) with random bytes is backed up, then chang
   // Changed after the backup: a restore must bring back the backup-time bytes, not these.
   writeAt(rootFile, 0, randomBytes(SIZE));
   writeAt(dataFile, 0, randomBytes(SIZE));
-  assert.is.not(sha(readFileSync(dataFile)), src.before.data);
+  src.after = { root: sha(readFileSync(rootFile)), data: sha(readFileSync(dataFile)) };
+  assert.is.not(src.after.data, src.before.data);
 });
 
 t('restore to a new VM: Succeeded, new PVCs hold the backup-time bytes, VM without the old identity, no pods left', async (ctx) => {
@@ -154,7 +155,6 @@ t('bad inputs fail with their reason and leave nothing behind', async (ctx) => {
     ['bad-exists', { recoveryPointRef: { name: src.rp }, target: { newVMName: 'src' } }, 'TargetExists', /VirtualMachine src already exists/],
     ['bad-disk', { recoveryPointRef: { name: src.rp }, target: { newVMName: 'src-x' }, disks: ['root', 'nope'] }, 'DiskNotFound', /nope.*its disks are/],
     ['bad-rp', { recoveryPointRef: { name: 'no-such-point' }, target: { newVMName: 'src-y' } }, 'RecoveryPointNotFound', /no-such-point/],
-    ['bad-inplace', { recoveryPointRef: { name: src.rp }, target: { inPlace: true } }, 'InPlaceNotSupported', /newVMName/],
   ];
   for (const [name, spec] of cases) await createRestore(ctx, name, spec);
   for (const [name, , reason, message] of cases) {
@@ -167,6 +167,27 @@ t('bad inputs fail with their reason and leave nothing behind', async (ctx) => {
     assert.match(ev.message ?? '', new RegExp(reason));
   }
   assert.ok(await readVm(ctx, 'src'), 'the existing VM is untouched');
+});
+
+t('in place: the VM is stopped, gets new PVCs with the backup-time bytes, keeps the old PVCs, and runs again', async (ctx) => {
+  await createRestore(ctx, 'undo', { recoveryPointRef: { name: src.rp }, target: { inPlace: true }, startVM: true });
+  const r = await waitRestore(ctx, 'undo');
+  assert.is(r.status?.phase, 'Succeeded', JSON.stringify(r.status));
+  assert.is(cond(r, 'VirtualMachineReady'), 'True/VolumesSwapped');
+  assert.match(r.status?.conditions?.find((c) => c.type === 'VirtualMachineReady')?.message ?? '', /was src-root, kept/);
+  const suffix = (r.metadata.uid ?? '').replace(/-/g, '').slice(0, 8);
+  const vm = await readVm(ctx, 'src');
+  assert.equal(vm?.spec.template.spec.volumes.map((v) => `${v.name}:${v.persistentVolumeClaim?.claimName}`).sort(), [`data:src-data-${suffix}`, `root:src-root-${suffix}`]);
+  assert.is(vm?.spec.runStrategy, 'Always');
+  for (const [disk, mode] of [['root', 'Filesystem'], ['data', 'Block']] as const) {
+    assert.is(sha(readFileSync(await diskFile(ctx, `src-${disk}-${suffix}`, mode))), src.before[disk], `${disk}: the new PVC holds the backup-time bytes`);
+    assert.is(sha(readFileSync(await diskFile(ctx, `src-${disk}`, mode))), src.after[disk], `${disk}: the replaced PVC is kept as it was`);
+  }
+  await waitRunning(ctx, 'src');
+  const vmi = (await custom.getNamespacedCustomObject({ ...KV, plural: 'virtualmachineinstances', namespace: ctx.ns, name: 'src' })) as { spec: { volumes: Array<{ persistentVolumeClaim?: { claimName: string } }> } };
+  assert.equal(vmi.spec.volumes.map((v) => v.persistentVolumeClaim?.claimName).sort(), [`src-data-${suffix}`, `src-root-${suffix}`], 'the running VMI uses the restored disks');
+  assert.ok((await events(ctx, 'undo')).some((e) => e.reason === 'VolumesSwapped'));
+  await eventually('restore pods gone', async () => ((await children(ctx, 'undo')).some((c) => c.startsWith('pod/')) ? undefined : true), 60_000);
 });
 
 t('deleting an in-flight restore cancels it and removes its pods, PVCs and VM', async (ctx) => {

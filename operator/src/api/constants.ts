@@ -131,6 +131,7 @@ export const Reasons = {
   DiskNotFound: 'DiskNotFound',
   InPlaceNotSupported: 'InPlaceNotSupported',
   VirtualMachineCreated: 'VirtualMachineCreated',
+  VolumesSwapped: 'VolumesSwapped',
 } as const;
 /** A Tresor condition reason. */
 export type Reason = (typeof Reasons)[keyof typeof Reasons];
@@ -183,6 +184,7 @@ export const EventReasons = {
   RestoreFailed: 'RestoreFailed',
   DiskRestored: 'DiskRestored',
   VirtualMachineCreated: 'VirtualMachineCreated',
+  VolumesSwapped: 'VolumesSwapped',
   VaultUnreachable: 'VaultUnreachable',
   NameConflict: 'NameConflict',
 } as const;

@@ -51,7 +51,6 @@ test('spec.disks selects, spec.storageClassName overrides, startVM carries over'
 });
 
 test('refusals name what to fix', () => {
-  assert.match(refusal({ restore: restore({ target: { inPlace: true } }) }), /^InPlaceNotSupported: .*newVMName/);
   assert.match(refusal({ recoveryPoint: undefined }), /^RecoveryPointNotFound: RecoveryPoint web-1 not found/);
   assert.match(refusal({ recoveryPoint: rp({ available: false }) }), /^RecoveryPointUnavailable: .*not Available \(Expired: gone\)/);
   assert.match(refusal({ recoveryPoint: rp({ vmSpec: false }) }), /^RecoveryPointUnavailable: .*no VirtualMachine spec/);
@@ -59,6 +58,36 @@ test('refusals name what to fix', () => {
   assert.match(refusal({ target: 'foreign' }), /^TargetExists: VirtualMachine web-copy already exists/);
   assert.match(refusal({ foreignPvcs: ['web-copy-data'] }), /^TargetExists: PersistentVolumeClaim\(s\) web-copy-data already exist/);
   assert.match(refusal({ vaultExists: false }), /^VaultNotFound: BackupVault vault/);
+});
+
+const liveVm = (uid = 'vm-uid'): NonNullable<PlanInput['currentVm']> => ({
+  metadata: { name: 'web', uid },
+  spec: { runStrategy: 'Always', template: { spec: { domain: { devices: { disks: [{ name: 'root' }, { name: 'data' }] } }, volumes: [{ name: 'root', dataVolume: { name: 'web-root-dv' } }, { name: 'data', persistentVolumeClaim: { claimName: 'web-data' } }] } } },
+});
+const inPlace = (spec: Partial<VirtualMachineRestoreObject['spec']> = {}): VirtualMachineRestoreObject => restore({ target: { inPlace: true }, ...spec });
+
+test('in place: the VM as it is now, new PVCs beside the old ones, the run state to put back', () => {
+  const point = rp();
+  point.spec.vmUID = 'vm-uid';
+  const out = planRestore(input({ restore: inPlace({ startVM: true }), recoveryPoint: point, currentVm: liveVm() }));
+  assert.ok(out.ok);
+  if (!out.ok) return;
+  assert.is(out.plan.mode, 'InPlace');
+  assert.is(out.plan.targetVMName, 'web');
+  assert.equal(out.plan.disks.map((d) => d.pvcName), ['web-root-u1', 'web-data-u1']);
+  assert.equal(out.plan.replacedClaims, { root: 'web-root-dv', data: 'web-data' });
+  assert.equal(out.plan.runState, { runStrategy: 'Always', wasRunning: true });
+});
+
+test('in place refusals: the VM gone, re-created since, or without that disk now', () => {
+  const point = rp();
+  point.spec.vmUID = 'vm-uid';
+  assert.match(refusal({ restore: inPlace(), recoveryPoint: point }), /^VirtualMachineNotFound: VirtualMachine web no longer exists.*newVMName: web/);
+  assert.match(refusal({ restore: inPlace(), recoveryPoint: point, currentVm: liveVm('other') }), /^VirtualMachineNotFound: .*re-created.*UID differs/);
+  const oneDisk = liveVm();
+  oneDisk.spec!.template!.spec!.volumes = [{ name: 'root', persistentVolumeClaim: { claimName: 'web-root' } }];
+  assert.match(refusal({ restore: inPlace(), recoveryPoint: point, currentVm: oneDisk }), /^DiskNotFound: VirtualMachine web has no PVC volume data now/);
+  assert.match(refusal({ restore: inPlace(), recoveryPoint: point, currentVm: liveVm(), foreignPvcs: ['web-data-u1'] }), /^TargetExists: .*web-data-u1/);
 });
 
 test('a target VM this restore created (a re-run after a crash) is not a refusal', () => {

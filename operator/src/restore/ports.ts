@@ -24,8 +24,18 @@ export interface RestoreDisk {
   readonly accessModes: readonly string[];
 }
 
+/** How the original VM ran before an in-place restore stopped it, to put it back the same way. */
+export interface RunState {
+  readonly running?: boolean;
+  readonly runStrategy?: string;
+  /** True when that state runs the VM (running: true, or runStrategy Always/RerunOnFailure/Once/Manual with a VMI). */
+  readonly wasRunning: boolean;
+}
+
 /** Everything a restore needs, decided once at its start from the restore and its recovery point. */
 export interface RestorePlan {
+  /** NewVM creates targetVMName; InPlace swaps the disks of the existing targetVMName. */
+  readonly mode: 'NewVM' | 'InPlace';
   readonly recoveryPoint: string;
   readonly vaultName: string;
   readonly targetVMName: string;
@@ -33,6 +43,10 @@ export interface RestorePlan {
   readonly disks: readonly RestoreDisk[];
   /** The VM spec captured at backup time, which the new VM is made from. */
   readonly vmSpec: Readonly<Record<string, unknown>>;
+  /** InPlace: each restored disk's current claim, kept (not deleted) once the VM points at the new one. */
+  readonly replacedClaims?: Readonly<Record<string, string>>;
+  /** InPlace: how the VM ran when the restore found it. */
+  readonly runState?: RunState;
 }
 
 /** A plan, or why the restore cannot start (a reason from Reasons and a message naming what to fix). */
@@ -65,6 +79,12 @@ export interface RestoreCluster {
   restoreDisk(ref: RestoreRef, plan: RestorePlan, disk: RestoreDisk, attempt: number): Promise<DiskRestoreOutcome>;
   /** Creates (or adopts) the new VirtualMachine on the restored PVCs; returns the captured disks left out of it. */
   createVirtualMachine(ref: RestoreRef, plan: RestorePlan): Promise<string[]>;
+  /** InPlace: stops the VM (runStrategy Halted) and waits until its VMI is gone. */
+  stopVirtualMachine(ref: RestoreRef, plan: RestorePlan): Promise<void>;
+  /** InPlace: points the VM's restored volumes at the new PVCs (the old PVCs are left as they are). */
+  swapVolumes(ref: RestoreRef, plan: RestorePlan): Promise<void>;
+  /** InPlace: starts the VM (`start`), or puts back the run state the restore found (`asBefore`). */
+  resumeVirtualMachine(ref: RestoreRef, plan: RestorePlan, how: 'start' | 'asBefore'): Promise<void>;
   /** Drops the restore's owner reference from the new PVCs, so they live on with the VM, not the restore. */
   releaseDisks(ref: RestoreRef, plan: RestorePlan): Promise<void>;
   /**

@@ -4,7 +4,7 @@ import type { RestoreDisk, RestorePlan } from './ports.ts';
 import * as S from './status.ts';
 
 const disk = (name: string, sizeBytes: number): RestoreDisk => ({ name, pvcName: `vm-${name}`, vaultDiskId: `x.${name}`, manifestId: `m-${name}`, sizeBytes, volumeMode: 'Block', accessModes: ['ReadWriteOnce'] });
-const plan: RestorePlan = { recoveryPoint: 'rp', vaultName: 'v', targetVMName: 'vm', startVM: false, vmSpec: {}, disks: [disk('a', 100), disk('b', 300)] };
+const plan: RestorePlan = { mode: 'NewVM', recoveryPoint: 'rp', vaultName: 'v', targetVMName: 'vm', startVM: false, vmSpec: {}, disks: [disk('a', 100), disk('b', 300)] };
 const T0 = Date.parse('2026-11-27T01:00:00Z');
 
 test('start, per-disk updates merging by name, done: conditions and phase follow', () => {

@@ -24,8 +24,10 @@ export function started(plan: RestorePlan, nowIso: string): RestoreStatusUpdate 
     },
     conditions: [
       cond(C.DisksRestored, 'False', R.InProgress, `restoring ${plan.disks.length} disk(s) from recovery point ${plan.recoveryPoint}`),
-      cond(C.VirtualMachineReady, 'False', R.Pending, `VirtualMachine ${plan.targetVMName} is created once its disks are restored`),
-      cond(C.Succeeded, 'Unknown', R.InProgress, `restoring ${plan.recoveryPoint} as VirtualMachine ${plan.targetVMName}`),
+      cond(C.VirtualMachineReady, 'False', R.Pending, plan.mode === 'InPlace'
+        ? `VirtualMachine ${plan.targetVMName} is stopped and gets the restored disks once they are written`
+        : `VirtualMachine ${plan.targetVMName} is created once its disks are restored`),
+      cond(C.Succeeded, 'Unknown', R.InProgress, `restoring ${plan.recoveryPoint} ${plan.mode === 'InPlace' ? 'in place into' : 'as'} VirtualMachine ${plan.targetVMName}`),
     ],
   };
 }
@@ -66,11 +68,20 @@ export function vmCreated(plan: RestorePlan, droppedDisks: readonly string[]): R
   };
 }
 
+/** InPlace: the VM now uses the restored PVCs; the replaced ones are kept. */
+export function vmSwapped(plan: RestorePlan): RestoreStatusUpdate {
+  const swaps = plan.disks.map((d) => `${d.name}: ${d.pvcName} (was ${plan.replacedClaims?.[d.name] ?? '?'}, kept)`).join(', ');
+  return {
+    fields: {},
+    conditions: [cond(C.VirtualMachineReady, 'True', R.VolumesSwapped, `VirtualMachine ${plan.targetVMName} now uses the restored disks (${plan.startVM ? 'started' : 'halted'}): ${swaps}`)],
+  };
+}
+
 /** The restore is done. */
 export function succeeded(plan: RestorePlan, nowIso: string): RestoreStatusUpdate {
   return {
     fields: { phase: 'Succeeded', completionTime: nowIso },
-    conditions: [cond(C.Succeeded, 'True', R.Completed, `recovery point ${plan.recoveryPoint} restored as VirtualMachine ${plan.targetVMName}`)],
+    conditions: [cond(C.Succeeded, 'True', R.Completed, `recovery point ${plan.recoveryPoint} restored ${plan.mode === 'InPlace' ? 'in place into' : 'as'} VirtualMachine ${plan.targetVMName}`)],
   };
 }
 
@@ -128,7 +139,7 @@ export function restoreEvents(update: RestoreStatusUpdate): Ev[] {
   if (f.phase === 'Running') out.push(['Normal', E.RestoreStarted, `restoring ${f.disks?.length ?? 0} disk(s) as VirtualMachine ${f.targetVMName ?? ''}`]);
   out.push(...diskEvents(f));
   const vm = update.conditions.find((c) => c.type === C.VirtualMachineReady && c.status === 'True');
-  if (vm) out.push(['Normal', E.VirtualMachineCreated, vm.message ?? 'VirtualMachine created']);
+  if (vm) out.push(['Normal', vm.reason === R.VolumesSwapped ? E.VolumesSwapped : E.VirtualMachineCreated, vm.message ?? 'VirtualMachine ready']);
   return [...out, ...endEvents(f, update)];
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RestorePlan } from './ports.ts';
-import { createdBy, restoredVm } from './vm.ts';
+import { createdBy, restoredVm, runPatch, swappedVolumes } from './vm.ts';
 
 const captured = {
   running: true,
@@ -26,7 +26,7 @@ const captured = {
   },
 };
 
-const plan = (startVM: boolean): RestorePlan => ({
+const plan = (startVM: boolean): RestorePlan => ({ mode: 'NewVM',
   recoveryPoint: 'web-1', vaultName: 'vault', targetVMName: 'web-copy', startVM, vmSpec: captured,
   disks: ['root', 'data'].map((name) => ({ name, pvcName: `web-copy-${name}`, vaultDiskId: `x.${name}`, manifestId: 'm', sizeBytes: 1, volumeMode: 'Block' as const, accessModes: ['ReadWriteOnce'] })),
 });
@@ -69,6 +69,27 @@ test('the VM carries the restore\'s UID, not an owner reference, and is recognis
   assert.ok(createdBy(vm, ref));
   assert.not.ok(createdBy(vm, { ...ref, uid: 'other' }));
   assert.not.ok(createdBy({ metadata: { name: 'web-copy' } }, ref));
+});
+
+test('in place: only the restored volumes change, and again is the same', () => {
+  const vm = { metadata: { name: 'web' }, spec: structuredClone(captured) };
+  const once = swappedVolumes(vm, plan(false));
+  assert.equal(once.map((v) => JSON.stringify(v)), [
+    '{"name":"root","persistentVolumeClaim":{"claimName":"web-copy-root"}}',
+    '{"name":"data","persistentVolumeClaim":{"claimName":"web-copy-data"}}',
+    '{"name":"logs","persistentVolumeClaim":{"claimName":"web-logs"}}',
+    '{"name":"cloudinit","cloudInitNoCloud":{"userData":"#cloud-config"}}',
+  ]);
+  const again = swappedVolumes({ metadata: { name: 'web' }, spec: { template: { spec: { volumes: once } } } } as never, plan(false));
+  assert.equal(again, once);
+});
+
+test('in place: start keeps a running strategy, asBefore puts back exactly what was there', () => {
+  const p = (runState: RestorePlan['runState']): RestorePlan => ({ ...plan(true), mode: 'InPlace', ...(runState ? { runState } : {}) });
+  assert.equal(runPatch(p({ runStrategy: 'RerunOnFailure', wasRunning: true }), 'start'), { running: null, runStrategy: 'RerunOnFailure' });
+  assert.equal(runPatch(p({ runStrategy: 'Halted', wasRunning: false }), 'start'), { running: null, runStrategy: 'Always' });
+  assert.equal(runPatch(p({ running: true, wasRunning: true }), 'asBefore'), { running: true, runStrategy: null });
+  assert.equal(runPatch(p({ runStrategy: 'Always', wasRunning: true }), 'asBefore'), { running: null, runStrategy: 'Always' });
 });
 
 test.run();

@@ -79,3 +79,24 @@ export function restoredVm(ref: RestoreRef, plan: RestorePlan): { vm: VirtualMac
 export function createdBy(vm: VirtualMachine, ref: RestoreRef): boolean {
   return vm.metadata?.annotations?.[Annotations.RestoreUID] === ref.uid;
 }
+
+/** InPlace: the VM's current volumes with each restored disk pointing at its new PVC (idempotent). */
+export function swappedVolumes(current: VirtualMachine, plan: RestorePlan): Json[] {
+  const tspec = objAt(objAt(current.spec as Json | undefined, 'template'), 'spec');
+  const newClaim = new Map(plan.disks.map((d) => [d.name, d.pvcName]));
+  return (listAt(tspec, 'volumes') ?? []).map((v) => {
+    const claim = newClaim.get(String(v.name));
+    return claim === undefined ? v : { name: v.name, persistentVolumeClaim: { claimName: claim } };
+  });
+}
+
+/** InPlace: the merge patch of `spec` that starts the VM, or puts back the run state the plan recorded. */
+export function runPatch(plan: RestorePlan, how: 'start' | 'asBefore'): Json {
+  const before = plan.runState;
+  if (how === 'start') {
+    const strategy = before?.wasRunning && before.runStrategy ? before.runStrategy : 'Always';
+    return { running: null, runStrategy: strategy };
+  }
+  if (before?.running !== undefined) return { running: before.running, runStrategy: null };
+  return { running: null, runStrategy: before?.runStrategy ?? 'Halted' };
+}

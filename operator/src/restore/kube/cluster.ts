@@ -16,6 +16,7 @@ import { ownedByRestore, restorePod, restorePvc, restoreSelector } from '../spec
 import { applyRestoreUpdate, diskRunning, parseRestoreReport, restoreEvents } from '../status.ts';
 import { createdBy, restoredVm } from '../vm.ts';
 import { RestoreReader } from './reader.ts';
+import { VmOps } from './vm-ops.ts';
 
 /** Options of KubeRestoreCluster. */
 export interface KubeRestoreClusterOptions {
@@ -26,6 +27,8 @@ export interface KubeRestoreClusterOptions {
   readonly restoreTimeoutMs?: number;
   /** How long a pod may stay Pending (not scheduled, PVC not bound) before its attempt fails; default 10 min. */
   readonly pendingTimeoutMs?: number;
+  /** How long an in-place restore waits for the VM to stop; default 10 min. */
+  readonly stopTimeoutMs?: number;
 }
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -43,12 +46,14 @@ export class KubeRestoreCluster implements RestoreCluster {
   private readonly core: CoreV1Api;
   private readonly custom: CustomObjectsApi;
   private readonly reader: RestoreReader;
+  private readonly vms: VmOps;
 
   constructor(opts: KubeRestoreClusterOptions) {
     this.opts = opts;
     this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
     this.custom = opts.kubeConfig.makeApiClient(CustomObjectsApi);
     this.reader = new RestoreReader(opts.kubeConfig);
+    this.vms = new VmOps(opts.kubeConfig, opts.stopTimeoutMs ?? 600_000);
   }
 
   /** Reads the restore, its recovery point, vault and target VM, and decides. */
@@ -57,11 +62,12 @@ export class KubeRestoreCluster implements RestoreCluster {
       const restore = await this.reader.restore(ref);
       const rp = await this.reader.recoveryPoint(ref.namespace, restore.spec.recoveryPointRef.name);
       const vault = rp ? await this.reader.vault(ref.namespace, rp.spec.vaultRef.name) : undefined;
-      const targetName = restore.spec.target.newVMName;
+      const inPlace = restore.spec.target.inPlace === true;
+      const targetName = inPlace ? rp?.spec.vmName : restore.spec.target.newVMName;
       const vm = targetName ? await this.reader.vm(ref.namespace, targetName) : undefined;
       const target = vm === undefined ? 'absent' : createdBy(vm, ref) ? 'ours' : 'foreign';
       const foreignPvcs = targetName ? await this.foreignPvcs(ref, targetName) : [];
-      return planRestore({ restore, recoveryPoint: rp, vaultExists: vault !== undefined, target, foreignPvcs });
+      return planRestore({ restore, recoveryPoint: rp, vaultExists: vault !== undefined, target, foreignPvcs, ...(inPlace && vm ? { currentVm: vm } : {}) });
     });
   }
 
@@ -131,6 +137,27 @@ export class KubeRestoreCluster implements RestoreCluster {
       }));
       return droppedDisks;
     });
+  }
+
+  /** InPlace: halts the VM and waits until its VMI is gone. */
+  stopVirtualMachine(ref: RestoreRef, plan: RestorePlan): Promise<void> {
+    return retrying(async () => {
+      await this.reader.restore(ref);
+      await this.vms.stop(ref, plan);
+    });
+  }
+
+  /** InPlace: points the VM's restored volumes at the new PVCs. */
+  swapVolumes(ref: RestoreRef, plan: RestorePlan): Promise<void> {
+    return retrying(async () => {
+      await this.reader.restore(ref);
+      await this.vms.swap(ref, plan);
+    });
+  }
+
+  /** InPlace: starts the VM, or puts back its run state as the restore found it. */
+  resumeVirtualMachine(ref: RestoreRef, plan: RestorePlan, how: 'start' | 'asBefore'): Promise<void> {
+    return retrying(() => this.vms.resume(ref, plan, how));
   }
 
   /** Drops the restore's owner reference from each new PVC (they stay labelled with the restore). */
