@@ -1,6 +1,7 @@
 // The operator process: `npx node operator/src/main.ts` (in the image: `node operator/src/main.ts`).
 // Configuration comes from TRESOR_* environment variables (operator/src/operator/config.ts). SIGTERM and
-// SIGINT stop it gracefully; losing leadership ends the process so Kubernetes restarts it as a follower.
+// SIGINT stop it gracefully; losing leadership ends the process so Kubernetes restarts it as a follower,
+// and so does losing the workflow database (the restart recreates it; ADR 0051). Both exit 1.
 import { loadConfig } from './operator/config.ts';
 import { startOperator } from './operator/run.ts';
 
@@ -13,6 +14,7 @@ async function main(): Promise<number> {
   const op = await startOperator(cfg, ac.signal);
   process.stdout.write(`tresor operator ready (ops port ${op.opsPort})\n`);
   const why = await op.exited;
+  if (why !== 'stopped') process.stderr.write(`tresor operator: exiting: ${why}\n`);
   return why === 'stopped' ? 0 : 1;
 }
 

@@ -4,9 +4,9 @@ import type { VirtualMachineBackupObject } from '../api/types.ts';
 import type { BackupCluster, JobRef, JobStatusUpdate } from '../backup/ports.ts';
 import type { BackupWorkflows, JobResult } from '../backup/workflow.ts';
 import type { FinalizerApi, MetadataSnapshot } from '../runtime/finalizers.ts';
-import { BackupController, failureReason } from './backup.ts';
+import { BackupController, type BackupControllerDeps, failureReason, isStoreLost } from './backup.ts';
 
-function fakes(result: Promise<JobResult>): { controller: BackupController; calls: string[]; meta: { snap: MetadataSnapshot } } {
+function fakes(result: Promise<JobResult>, over: Partial<BackupControllerDeps> = {}): { controller: BackupController; calls: string[]; meta: { snap: MetadataSnapshot } } {
   const calls: string[] = [];
   const meta = { snap: { resourceVersion: '1', finalizers: [] as readonly string[], deleting: false } };
   const finalizers: FinalizerApi = {
@@ -27,7 +27,7 @@ function fakes(result: Promise<JobResult>): { controller: BackupController; call
     },
     registerQueues: async () => {},
   };
-  const controller = new BackupController({ cluster, workflows, finalizers, control: { cancel: async (uid) => void calls.push(`cancel ${uid}`) } });
+  const controller = new BackupController({ cluster, workflows, finalizers, control: { cancel: async (uid) => void calls.push(`cancel ${uid}`) }, ...over });
   return { controller, calls, meta };
 }
 
@@ -67,6 +67,38 @@ test('failure reasons: typed reason wins, else the step named in the message', (
   assert.is(failureReason(new Error('transfer pod x failed')), 'TransferFailed');
   assert.is(failureReason(new Error('snapshot pod x failed')), 'SnapshotFailed');
   assert.is(failureReason(Object.assign(new Error('x'), { reason: 'not a reason' })), 'SnapshotFailed');
+});
+
+// What pg raises once the database is dropped, wrapped as a caller might wrap it.
+const dbGone = (): Error => new Error('awaiting workflow u1', { cause: Object.assign(new Error('database "tresor" does not exist'), { code: '3D000' }) });
+
+test('a workflow that threw because the workflow database is gone leaves the job and its children alone and reports the loss', async () => {
+  const lost: unknown[] = [];
+  const { controller, calls } = fakes(Promise.reject(dbGone()), { onStoreLost: (e) => void lost.push(e) });
+  await controller.reconcile(job(), ctx);
+  await controller.idle();
+  assert.equal(calls, ['finalizers=tresor.io/cleanup', 'start u1'], 'no cleanup, no status write');
+  assert.is(lost.length, 1);
+});
+
+test('a workflow that cannot start because the workflow database is gone reports the loss and fails the pass', async () => {
+  const lost: unknown[] = [];
+  const { controller } = fakes(Promise.resolve({ phase: 'Succeeded', recoveryPoint: 'b1' }), {
+    onStoreLost: (e) => void lost.push(e),
+    workflows: { start: async () => Promise.reject(dbGone()), registerQueues: async () => {} },
+  });
+  await controller.reconcile(job(), ctx).then(() => assert.unreachable('the pass must fail'), (e: Error) => assert.match(e.message, /awaiting workflow/));
+  assert.is(lost.length, 1);
+});
+
+test('the workflow database counts as lost only when it or its tables do not exist, not during an outage', () => {
+  assert.ok(isStoreLost(dbGone()));
+  assert.ok(isStoreLost(Object.assign(new Error('x'), { code: '42P01' })));
+  assert.ok(isStoreLost(new Error('relation "dbos.workflow_status" does not exist')));
+  assert.not.ok(isStoreLost(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })));
+  assert.not.ok(isStoreLost(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' })));
+  assert.not.ok(isStoreLost(new Error('transfer pod x failed')));
+  assert.not.ok(isStoreLost(undefined));
 });
 
 test.run();

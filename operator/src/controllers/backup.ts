@@ -2,6 +2,9 @@
 // job's UID, so starting it again attaches to the same run); deleting an in-flight job cancels the
 // workflow, cleans up its children and only then releases the finalizer. The workflow writes the job's
 // status itself; this controller writes only what the workflow cannot: why a workflow that threw failed.
+// A workflow that threw because the workflow database itself is gone (dropped, restored empty) did not
+// fail the job: the controller leaves the job and its children alone and reports the loss, so the
+// process can end and a restarted operator (which recreates the database) runs the job again.
 import { FINALIZER, Reasons } from '../api/constants.ts';
 import type { VirtualMachineBackupObject } from '../api/types.ts';
 import * as S from '../backup/job-status.ts';
@@ -26,6 +29,8 @@ export interface BackupControllerDeps {
   readonly finalizers: FinalizerApi;
   readonly log?: Logger;
   readonly now?: () => number;
+  /** Called when the workflow database is gone; the operator should end so a restart recreates it. */
+  readonly onStoreLost?: (err: unknown) => void;
 }
 
 /** True once the job reached a final phase (its workflow is over). */
@@ -41,6 +46,23 @@ export function failureReason(err: unknown): string {
   if (typeof reason === 'string' && KNOWN_REASONS.has(reason)) return reason;
   const message = err instanceof Error ? err.message : String(err);
   return /transfer/i.test(message) ? Reasons.TransferFailed : Reasons.SnapshotFailed;
+}
+
+// SQLSTATEs that mean the database or DBOS's schema in it no longer exists (not a passing outage:
+// DBOS itself retries connection errors): invalid_catalog_name, invalid_schema_name, undefined_table.
+const STORE_LOST_CODES = new Set(['3D000', '3F000', '42P01']);
+
+/** True if `err` (or a cause it wraps) says the workflow database or its tables do not exist. */
+export function isStoreLost(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let e = err; e && typeof e === 'object' && !seen.has(e); e = (e as { cause?: unknown }).cause) {
+    seen.add(e);
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && STORE_LOST_CODES.has(code)) return true;
+    const message = e instanceof Error ? e.message : '';
+    if (/database "[^"]*" does not exist|relation "dbos\.[^"]*" does not exist/.test(message)) return true;
+  }
+  return false;
 }
 
 function refOf(job: VirtualMachineBackupObject): JobRef {
@@ -86,7 +108,10 @@ export class BackupController {
   }
 
   private async start(ref: JobRef): Promise<void> {
-    const handle = await this.deps.workflows.start(ref);
+    const handle = await this.deps.workflows.start(ref).catch((err: unknown) => {
+      if (isStoreLost(err)) this.storeLost(ref, err);
+      throw err;
+    });
     const watched = handle.getResult().then(
       (r: JobResult) => this.log.info('backup job ended', { job: `${ref.namespace}/${ref.name}`, phase: r.phase }),
       (err: unknown) => this.recordFailure(ref, err),
@@ -95,8 +120,16 @@ export class BackupController {
     this.watching.set(ref.uid, watched);
   }
 
+  private storeLost(ref: JobRef, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    this.log.error('the workflow database is gone; the job is left as it is for a restarted operator', { job: `${ref.namespace}/${ref.name}`, error: message });
+    this.deps.onStoreLost?.(err);
+  }
+
   private async recordFailure(ref: JobRef, err: unknown): Promise<void> {
     if (this.cancelled.has(ref.uid)) return;
+    // Not the job's failure: its children stay for the rerun to adopt, and its status is not touched.
+    if (isStoreLost(err)) return this.storeLost(ref, err);
     const message = err instanceof Error ? err.message : String(err);
     this.log.warn('backup workflow failed', { job: `${ref.namespace}/${ref.name}`, error: message });
     await this.deps.cluster.cleanup(ref, { keepSnapshots: false });

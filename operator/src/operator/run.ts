@@ -2,6 +2,8 @@
 // replica recovers its own workflows) → the backup workflows over the Kubernetes BackupCluster → the
 // VirtualMachineBackup informer and controller under the runtime's manager (with leader election when
 // configured; a new leader first re-enqueues the previous leader's workflows) → /metrics /healthz /readyz.
+// A lost workflow database (dropped, restored empty; not an outage, which DBOS rides out) ends the run
+// with 'database-lost', so the restarted process recreates it and runs the unfinished jobs again.
 import { DBOS } from '@dbos-inc/dbos-sdk';
 import { CustomObjectsApi, KubeConfig, type KubernetesListObject } from '@kubernetes/client-node';
 import { API_VERSION, GROUP, Kinds, VERSION } from '../api/constants.ts';
@@ -23,14 +25,18 @@ import { OpsServer } from '../runtime/server.ts';
 import type { OperatorConfig } from './config.ts';
 import { wirePolicyControllers } from './policy-wiring.ts';
 import { HolderTrackingLease, recoverExecutor } from './recovery.ts';
+import { watchWorkflowStore } from './store-watch.ts';
 import { wireRestores } from './restore-wiring.ts';
 import { wireBackupMetrics } from './metrics-wiring.ts';
+
+/** How often the workflow database is probed for loss. */
+const STORE_PROBE_INTERVAL_MS = 10_000;
 
 /** What a running operator exposes to its caller (tests read the ops port). */
 export interface RunningOperator {
   readonly opsPort: number;
-  /** Resolves when the manager returned (stopped, or leadership lost). */
-  readonly exited: Promise<ManagerExit>;
+  /** Resolves when the manager returned (stopped, leadership lost, or the workflow database lost). */
+  readonly exited: Promise<ManagerExit | 'database-lost'>;
 }
 
 function vmbInformer(kc: KubeConfig, cfg: OperatorConfig, metrics: ReturnType<typeof createRuntimeMetrics>, log: Logger): Informer<VirtualMachineBackupObject> {
@@ -43,7 +49,7 @@ function vmbInformer(kc: KubeConfig, cfg: OperatorConfig, metrics: ReturnType<ty
   return new Informer({ resource: plural, source: apiListWatch({ kubeConfig: kc, path, list }), metrics, log });
 }
 
-async function launchDbos(cfg: OperatorConfig, kc: KubeConfig, events: EventRecorder): Promise<BackupController> {
+async function launchDbos(cfg: OperatorConfig, kc: KubeConfig, events: EventRecorder, onStoreLost: (err: unknown) => void): Promise<BackupController> {
   const cluster = new KubeBackupCluster({ kubeConfig: kc, pods: cfg.pods, events, pendingTimeoutMs: cfg.podPendingTimeoutMs, log: jsonLogger('backup-cluster', cfg.verbose) });
   const workflows = registerBackupWorkflows(cluster, cfg.limits);
   DBOS.setConfig({ name: 'tresor', systemDatabaseUrl: cfg.pgUrl, executorID: cfg.executorId, applicationVersion: cfg.appVersion, logLevel: cfg.verbose ? 'info' : 'warn' });
@@ -54,6 +60,7 @@ async function launchDbos(cfg: OperatorConfig, kc: KubeConfig, events: EventReco
     control: { cancel: (uid) => DBOS.cancelWorkflow(uid, { cancelChildren: true }) },
     finalizers: objectFinalizerApi(kc, { apiVersion: API_VERSION, kind: Kinds.VirtualMachineBackup }),
     log: jsonLogger('backup-controller', cfg.verbose),
+    onStoreLost,
   });
 }
 
@@ -64,7 +71,9 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
   const events = new EventRecorder({ sink: coreEventSink(kc), component: 'tresor-operator', instance: cfg.executorId, metrics, log });
   // Restore workflows register before DBOS launches (launchDbos), so DBOS recovers them too.
   const restores = wireRestores({ kc, cfg, events, metrics, log: jsonLogger('restore-controller', cfg.verbose) });
-  const backups = await launchDbos(cfg, kc, events);
+  const lost = new AbortController();
+  const onStoreLost = (err: unknown): void => lost.abort(err);
+  const backups = await launchDbos(cfg, kc, events, onStoreLost);
   const informer = vmbInformer(kc, cfg, metrics, log);
   const controller = new Controller<VirtualMachineBackupObject>({
     name: 'virtualmachinebackup', store: informer, reconcile: backups.reconcile, workers: cfg.workers, metrics, log,
@@ -84,8 +93,13 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
   const ops = new OpsServer({ registry: metrics.registry, port: cfg.opsPort, liveness: [{ name: 'dbos', check: () => true }], readiness: informerReadiness([informer]) });
   const opsPort = await ops.listen();
   log.info('operator started', { executorId: cfg.executorId, appVersion: cfg.appVersion, opsPort, namespace: cfg.namespace ?? '(all)' });
-  const exited = runManager({ informers: [informer, ...backupMetrics.informers, ...restores.informers, ...policies.informers], controllers: [takeover, controller, ...restores.controllers, ...policies.controllers], ...(elector ? { elector } : {}), log }, signal)
+  const running = AbortSignal.any([signal, lost.signal]);
+  const probing = new AbortController();
+  void watchWorkflowStore({ probe: () => DBOS.getWorkflowStatus('tresor-store-probe'), onLost: onStoreLost, intervalMs: STORE_PROBE_INTERVAL_MS, log }, AbortSignal.any([running, probing.signal]));
+  const exited = runManager({ informers: [informer, ...backupMetrics.informers, ...restores.informers, ...policies.informers], controllers: [takeover, controller, ...restores.controllers, ...policies.controllers], ...(elector ? { elector } : {}), log }, running)
+    .then((why) => (lost.signal.aborted ? 'database-lost' as const : why))
     .finally(async () => {
+      probing.abort();
       await ops.close();
       await DBOS.shutdown();
     });
