@@ -129,7 +129,6 @@ export const Reasons = {
   TargetExists: 'TargetExists',
   RestoreFailed: 'RestoreFailed',
   DiskNotFound: 'DiskNotFound',
-  InPlaceNotSupported: 'InPlaceNotSupported',
   VirtualMachineCreated: 'VirtualMachineCreated',
   VolumesSwapped: 'VolumesSwapped',
 } as const;
