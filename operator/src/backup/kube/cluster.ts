@@ -134,6 +134,8 @@ export class KubeBackupCluster implements BackupCluster {
       onRunning: () => relay.poll(),
     });
     if (end.state === 'succeeded') {
+      // The mover's last sample (its close() sends it): the disk shows its end while other disks still run.
+      await relay.flush();
       try {
         return { ok: true, result: parseTransferReport(end.message, forceFull) };
       } catch (err) {

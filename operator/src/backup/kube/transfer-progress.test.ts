@@ -62,4 +62,12 @@ test('a failing read or write is logged once and never thrown; a later sample st
   assert.equal(r.writes.map((w) => w.bytesDone), [3]);
 });
 
+test('flush relays the last sample at once, inside the interval', async () => {
+  const r = rig([{ bytesDone: 4, bytesTotal: 10 }, { bytesDone: 10, bytesTotal: 10 }]);
+  await r.relay.poll();
+  r.clock.t += 10;
+  await r.relay.flush();
+  assert.equal(r.writes.map((w) => w.bytesDone), [4, 10]);
+});
+
 test.run();

@@ -43,6 +43,16 @@ export class ProgressRelay {
     const now = this.now();
     if (now - this.lastPoll < (this.o.intervalMs ?? 3000)) return;
     this.lastPoll = now;
+    await this.relay();
+  }
+
+  /** Relays the pod's last sample now, whatever the interval (once the pod succeeded). Never throws. */
+  flush(): Promise<void> {
+    this.lastPoll = this.now();
+    return this.relay();
+  }
+
+  private async relay(): Promise<void> {
     try {
       const p = await this.o.read();
       if (p === undefined || p.bytesDone <= this.lastDone) return;
