@@ -20,9 +20,11 @@ export interface BackupMetricsWiringOptions {
   readonly log: Logger;
   /** The operator's VirtualMachineBackup informer (shared, not a second watch). */
   readonly backups: Informer<VirtualMachineBackupObject>;
+  /** An existing RecoveryPoint informer to share (e.g. the policy controllers'); else the wiring makes one. */
+  readonly recoveryPoints?: Informer<RecoveryPointObject>;
 }
 
-/** Informers the wiring created, for the manager to run. */
+/** Informers the wiring created (none when it shares the caller's), for the manager to run. */
 export interface BackupMetricsWiring {
   readonly informers: readonly Informer<RecoveryPointObject>[];
 }
@@ -40,7 +42,7 @@ export function recoveryPointInformer(kc: KubeConfig, namespace: string | undefi
 
 /** Registers the backup metrics on the operator's registry and connects them to the caches. */
 export function wireBackupMetrics(opts: BackupMetricsWiringOptions): BackupMetricsWiring {
-  const points = recoveryPointInformer(opts.kubeConfig, opts.namespace, opts.metrics, opts.log);
+  const points = opts.recoveryPoints ?? recoveryPointInformer(opts.kubeConfig, opts.namespace, opts.metrics, opts.log);
   const m = createBackupMetrics({
     registry: opts.metrics.registry,
     backups: () => opts.backups.list(),
@@ -48,5 +50,5 @@ export function wireBackupMetrics(opts: BackupMetricsWiringOptions): BackupMetri
   });
   opts.backups.on('add', (obj) => m.observe(obj));
   opts.backups.on('update', (obj, old) => m.observe(obj, old));
-  return { informers: [points] };
+  return { informers: opts.recoveryPoints ? [] : [points] };
 }
