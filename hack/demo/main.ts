@@ -22,7 +22,8 @@ function env(name: string): string {
 
 function settings(): DemoSettings {
   return {
-    namespace: 'tresor-demo', node: 'tresor-demo-node', bucket: `tresor-demo-${randomBytes(3).toString('hex')}`, vaultKeyHex: randomBytes(32).toString('hex'),
+    // The test of the demo (test/e2e/demo.test.ts) runs it beside other suites under its own names.
+    namespace: process.env.TRESOR_DEMO_NAMESPACE || 'tresor-demo', node: process.env.TRESOR_DEMO_NODE || 'tresor-demo-node', bucket: `tresor-demo-${randomBytes(3).toString('hex')}`, vaultKeyHex: randomBytes(32).toString('hex'),
     s3: { endpoint: env('TRESOR_S3_ENDPOINT'), region: process.env.AWS_REGION ?? 'us-east-1', accessKeyId: env('AWS_ACCESS_KEY_ID'), secretAccessKey: env('AWS_SECRET_ACCESS_KEY') },
   };
 }
@@ -57,7 +58,13 @@ async function createVm(s: DemoSettings): Promise<void> {
 
 async function runBackup(s: DemoSettings, name: string): Promise<string> {
   apply(s.namespace, [backupNow(name)]);
-  await waitFor(`${name} to finish`, () => /^(Succeeded|Failed)$/.test(sh(['kubectl', '-n', s.namespace, 'get', 'tvmbackup', name, '-o', 'jsonpath={.status.phase}'], { check: false }).stdout), 300_000);
+  let seen = '';
+  await waitFor(`${name} to finish`, () => {
+    // The job's status as it moves: phase, and per disk the transfer's live progress.
+    const now = sh(['kubectl', '-n', s.namespace, 'get', 'tvmbackup', name, '-o', 'jsonpath={.status.phase}{range .status.disks[*]} {.name}={.progress.percent}%{end}'], { check: false }).stdout;
+    if (now && now !== seen) process.stdout.write(`    ${(seen = now)}\n`);
+    return /^(Succeeded|Failed)/.test(now);
+  }, 300_000);
   sh(['kubectl', '-n', s.namespace, 'get', 'tvmbackup', name], { show: true });
   const phase = sh(['kubectl', '-n', s.namespace, 'get', 'tvmbackup', name, '-o', 'jsonpath={.status.phase}']).stdout;
   if (phase !== 'Succeeded') {
@@ -92,6 +99,7 @@ async function restoreAndCompare(s: DemoSettings, point: string): Promise<void> 
 }
 
 async function demo(s: DemoSettings, procs: { agent?: AgentProcess; operator?: OperatorProcess }, tmp: string): Promise<void> {
+  const started = Date.now();
   await prepareCluster(s, join(tmp, 'vault.key'));
   say(`Start the local node agent (node ${s.node}: runs pods as processes, CSI snapshots, KubeVirt VMs)`);
   procs.agent = await startAgentProcess({ nodeName: s.node });
@@ -107,7 +115,7 @@ async function demo(s: DemoSettings, procs: { agent?: AgentProcess; operator?: O
   const point = await runBackup(s, 'backup-2');
   sh(['kubectl', '-n', s.namespace, 'get', 'tresor'], { show: true });
   await restoreAndCompare(s, point);
-  say('Done: a policy, two backups (full, then incremental), two recovery points, a byte-exact restore.');
+  say(`Done in ${Math.round((Date.now() - started) / 1000)} s: a policy, two backups (full, then incremental), two recovery points, a byte-exact restore.`);
 }
 
 async function cleanup(s: DemoSettings, procs: { agent?: AgentProcess; operator?: OperatorProcess }, o: { keep: boolean; tmp: string }): Promise<void> {

@@ -34,22 +34,29 @@ export function vaultObjects(s: DemoSettings): Obj[] {
   ];
 }
 
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[] };
+
+function boundServiceAccount(namespace: string, name: string, rules: Rule[]): Obj[] {
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name } },
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name }, rules },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace }],
+    },
+  ];
+}
+
 /** The ServiceAccounts snapshot and transfer pods run as, with the few rights they use. */
 export function podRbac(namespace: string): Obj[] {
   return [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'tresor-snapshot' } },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'tresor-snapshot' },
-      rules: [
-        { apiGroups: ['snapshot.storage.k8s.io'], resources: ['volumesnapshots'], verbs: ['get', 'list', 'create'] },
-        { apiGroups: ['subresources.kubevirt.io'], resources: ['virtualmachineinstances/freeze', 'virtualmachineinstances/unfreeze'], verbs: ['update'] },
-      ],
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'tresor-snapshot' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'tresor-snapshot' },
-      subjects: [{ kind: 'ServiceAccount', name: 'tresor-snapshot', namespace }],
-    },
+    ...boundServiceAccount(namespace, 'tresor-snapshot', [
+      { apiGroups: ['snapshot.storage.k8s.io'], resources: ['volumesnapshots'], verbs: ['get', 'list', 'create'] },
+      { apiGroups: ['subresources.kubevirt.io'], resources: ['virtualmachineinstances/freeze', 'virtualmachineinstances/unfreeze'], verbs: ['update'] },
+    ]),
+    // Transfer pods report progress in an Event on their own pod (docs/adr/0052).
+    ...boundServiceAccount(namespace, 'tresor-transfer', [{ apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] }]),
   ];
 }
 

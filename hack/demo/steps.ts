@@ -72,12 +72,12 @@ export interface OperatorProcess {
 /** Starts operator/src/main.ts for the demo namespace; resolves once it printed that it is ready. */
 export async function startOperator(s: DemoSettings, pgUrl: string): Promise<OperatorProcess> {
   const db = new URL(pgUrl);
-  db.pathname = '/tresor_demo';
+  db.pathname = `/${s.namespace.replace(/-/g, '_')}`; // its own DBOS database: workflows of other runs are not its own
   const child = spawn(process.execPath, [join(ROOT, 'operator/src/main.ts')], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
-      ...process.env, TRESOR_PG_URL: db.toString(), TRESOR_EXECUTOR_ID: 'demo', TRESOR_WATCH_NAMESPACE: s.namespace, TRESOR_OPS_PORT: '0',
-      TRESOR_SNAPSHOT_SERVICE_ACCOUNT: 'tresor-snapshot', TRESOR_POD_NODE_SELECTOR: `kubernetes.io/hostname=${s.node}`,
+      ...process.env, TRESOR_PG_URL: db.toString(), TRESOR_EXECUTOR_ID: s.namespace, TRESOR_WATCH_NAMESPACE: s.namespace, TRESOR_OPS_PORT: '0',
+      TRESOR_SNAPSHOT_SERVICE_ACCOUNT: 'tresor-snapshot', TRESOR_TRANSFER_SERVICE_ACCOUNT: 'tresor-transfer', TRESOR_POD_NODE_SELECTOR: `kubernetes.io/hostname=${s.node}`,
     },
   });
   let out = '';
