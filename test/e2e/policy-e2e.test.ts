@@ -1,13 +1,15 @@
 // BackupPolicy and BackupVault end to end with the operator as a real process: the vault goes Ready
 // through the operator's own check; a policy on `* * * * *` selecting 2 of 3 VMs creates one job per
 // selected VM per slot (labelled, slot-annotated, no owner), they succeed, the policy's status shows 2
-// protected VMs and the last success; retention (keepLast 1) marks the older recovery point expired and
+// protected VMs and the last success; a filesystem vault is checked by a pod; retention (keepLast 1) marks the older recovery point expired and
 // never the newest; suspend stops new jobs; a policy naming a missing vault is Ready=False VaultNotFound.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BackupPolicyObject, BackupVaultObject, RecoveryPointObject, VirtualMachineBackupObject } from '../../operator/src/api/types.ts';
 import { eventually, kubectl, uniqueSuffix } from '../harness.ts';
-import { core, createVm, custom, type Ctx, diskFile, operatorEnv, setupEnv, teardownEnv, TRESOR, waitJob, waitRunning, writeAt } from './backup-env.ts';
+import { core, createVm, custom, type Ctx, diskFile, operatorEnv, setupEnv, teardownEnv, TRESOR, tresorCli, waitJob, waitRunning, writeAt } from './backup-env.ts';
 import { killAll, type Operator, startOperator, stop } from './operator-process.ts';
 
 const MiB = 1 << 20;
@@ -60,6 +62,31 @@ t('the operator checks the vault and reports it Ready with its id', async (ctx) 
   }, 120_000);
   assert.match(v.status?.repositoryId ?? '', /^[0-9a-f]{32}$/);
   assert.is(v.status?.backend, `s3://${ctx.bucket}/vms`);
+});
+
+t('a filesystem vault is checked by a pod: Ready with its id, WrongKey with another key, no pod left', async (ctx) => {
+  const dir = join(ctx.tmp, 'fs-vault');
+  const init = tresorCli(['vault', 'init', '--vault', `file://${dir}`, '--key-file', ctx.keyFile]);
+  assert.is(init.code, 0, init.stderr);
+  await core.createNamespacedSecret({ namespace: ctx.ns, body: { metadata: { name: 'other-key' }, stringData: { key: randomBytes(32).toString('hex') } } });
+  for (const [name, key] of [['local', 'vault-key'], ['local-wrong', 'other-key']]) {
+    await custom.createNamespacedCustomObject({ ...TRESOR, plural: 'backupvaults', namespace: ctx.ns, body: {
+      apiVersion: 'tresor.io/v1alpha1', kind: 'BackupVault', metadata: { name }, spec: { filesystem: { path: dir }, encryption: { keySecretRef: { name: key } } },
+    } });
+  }
+  const vaultIn = async (name: string, want: string): Promise<BackupVaultObject> => eventually(`vault ${name} ${want}`, async () => {
+    const o = (await custom.getNamespacedCustomObject({ ...TRESOR, plural: 'backupvaults', namespace: ctx.ns, name })) as BackupVaultObject;
+    return ready(o) === want ? o : undefined;
+  }, 180_000);
+  const good = await vaultIn('local', 'True/VaultReady');
+  assert.is(good.status?.repositoryId, /created vault ([0-9a-f]{32})/.exec(init.stdout)?.[1], init.stdout);
+  assert.is(good.status?.backend, `file://${dir}`);
+  const wrong = await vaultIn('local-wrong', 'False/WrongKey');
+  assert.match(wrong.status?.conditions?.[0]?.message ?? '', /restore the original key/);
+  await eventually('no check pods left', async () => {
+    const pods = await core.listNamespacedPod({ namespace: ctx.ns, labelSelector: 'tresor.io/role=vault-check' });
+    return pods.items.length === 0 ? true : undefined;
+  }, 60_000);
 });
 
 t('a policy on every minute backs up exactly the 2 selected VMs, and its status says so', async (ctx) => {

@@ -11,6 +11,7 @@ import { optional, parseCount, parseDuration, parseOptions, required, UsageError
 const USAGE = `usage: tresor <group> <command> [options]
 
   tresor vault init    --vault URL --key-file FILE [--block-size 1M]   (creates FILE with a new key if missing)
+  tresor vault check   --vault URL --key-file FILE [--json]   (opens the vault and checks the key; reads nothing else)
   tresor vault verify  --vault URL --key-file FILE [--read-data] [--repair] [--json]
   tresor vault gc      --vault URL --key-file FILE [--grace 1h] [--allow-empty] [--dry-run] [--json]
   tresor disk backup   --vault URL --key-file FILE --source PATH --disk-id ID
@@ -47,6 +48,14 @@ async function vaultInit(argv: string[]): Promise<number> {
   const bs = optional(o, 'block-size');
   const v = await Vault.init(store, key, bs ? parseSize(bs) : undefined);
   print(o, { vaultId: v.config.vaultId, blockSize: v.config.blockSize, keyCreated: !exists }, `created vault ${v.config.vaultId} at ${store.location}${exists ? '' : ` with a new key in ${keyFile}`}`);
+  return 0;
+}
+
+async function vaultCheck(argv: string[]): Promise<number> {
+  const o = parseOptions(argv, COMMON);
+  const v = await openVault(o);
+  const r = { vaultId: v.config.vaultId, version: v.config.version, blockSize: v.config.blockSize };
+  print(o, r, `OK: vault ${r.vaultId} (format ${r.version}, block size ${r.blockSize}) at ${v.store.location}; the key matches`);
   return 0;
 }
 
@@ -146,6 +155,7 @@ async function diskList(argv: string[]): Promise<number> {
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   'vault init': vaultInit,
+  'vault check': vaultCheck,
   'vault verify': vaultVerify,
   'vault gc': vaultGc,
   'disk backup': diskBackup,

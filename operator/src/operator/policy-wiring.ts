@@ -2,7 +2,7 @@
 // VirtualMachines, recovery points; the VirtualMachineBackup informer is shared with the backup
 // controller), the controllers, and which changes wake which policy: a VM change wakes the policies of
 // its namespace, a job change its policy, a vault change the policies that name it.
-import { CustomObjectsApi, type KubeConfig, type KubernetesListObject, type KubernetesObject, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod, type KubernetesListObject, type KubernetesObject, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Annotations, GROUP, Kinds, Labels, VERSION } from '../api/constants.ts';
 import type { BackupPolicyStatus } from '../api/backuppolicy.ts';
 import type { BackupVaultStatus } from '../api/backupvault.ts';
@@ -21,6 +21,8 @@ import type { Logger } from '../runtime/log.ts';
 import { enqueueOnChange, type ManagedController } from '../runtime/manager.ts';
 import type { RuntimeMetrics } from '../runtime/metrics.ts';
 import { customObjectStatusApi } from '../runtime/status.ts';
+import type { PodSettings } from '../backup/kube/specs.ts';
+import { type CheckPodApi, checkWithPod } from '../vaults/check-pod.ts';
 import { checkVault } from '../vaults/probe.ts';
 import { readS3Config } from '../vaults/s3-config.ts';
 import { coreSecretReader } from '../vaults/secrets.ts';
@@ -36,6 +38,8 @@ export interface PolicyWiringInput {
   readonly events: EventRecorder;
   /** The VirtualMachineBackup informer the backup controller already runs. */
   readonly jobs: Informer<VirtualMachineBackupObject>;
+  /** How Tresor pods run; given, filesystem vaults are checked by a pod (ADR 0070). */
+  readonly pods?: PodSettings;
 }
 
 /** The informers and controllers to hand to the manager. */
@@ -97,11 +101,39 @@ function cacheOf(vaults: Informer<BackupVaultObject>, vms: Informer<KubernetesOb
   };
 }
 
-/** The BackupVault controller over the real API: Secrets read by name, S3 checked in-process. */
-export function newVaultController(o: { kc: KubeConfig; events: VaultEvents; log?: Logger; notReadyRecheckMs?: number }): VaultController {
+function corePodApi(kc: KubeConfig): CheckPodApi {
+  const core = kc.makeApiClient(CoreV1Api);
+  return {
+    async create(pod): Promise<void> {
+      await core.createNamespacedPod({ namespace: pod.metadata?.namespace ?? '', body: pod });
+    },
+    async read(namespace, name): Promise<V1Pod | undefined> {
+      return core.readNamespacedPod({ namespace, name }).catch((err: unknown) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      });
+    },
+    async list(namespace, labelSelector): Promise<V1Pod[]> {
+      return (await core.listNamespacedPod({ namespace, labelSelector })).items;
+    },
+    async remove(namespace, name): Promise<void> {
+      await core.deleteNamespacedPod({ namespace, name }).catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      });
+    },
+  };
+}
+
+/**
+ * The BackupVault controller over the real API: Secrets read by name, S3 checked in-process, a
+ * filesystem vault by a check pod when pod settings are given (else Ready/NotVerified).
+ */
+export function newVaultController(o: { kc: KubeConfig; events: VaultEvents; log?: Logger; notReadyRecheckMs?: number; pods?: PodSettings }): VaultController {
   const secrets = coreSecretReader(o.kc);
+  const podDeps = o.pods ? { pods: corePodApi(o.kc), settings: o.pods } : undefined;
+  const checkFilesystem = podDeps ? { checkFilesystem: (v: BackupVaultObject, signal?: AbortSignal) => checkWithPod(v, podDeps, signal) } : {};
   return new VaultController({
-    check: (v, signal) => checkVault(v, { secrets, readConfig: readS3Config }, signal),
+    check: (v, signal) => checkVault(v, { secrets, readConfig: readS3Config, ...checkFilesystem }, signal),
     status: customObjectStatusApi<BackupVaultStatus>(o.kc, { group: GROUP, version: VERSION, plural: 'backupvaults' }),
     events: o.events,
     ...(o.log ? { log: o.log } : {}),
@@ -116,7 +148,7 @@ export function wirePolicyControllers(input: PolicyWiringInput): PolicyWiring {
   const vaults = informer<BackupVaultObject>(input, tresor('backupvaults', Kinds.BackupVault));
   const points = informer<RecoveryPointObject>(input, tresor('recoverypoints', Kinds.RecoveryPoint));
   const vms = informer<KubernetesObject>(input, { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines', kind: 'VirtualMachine' });
-  const vaultCtl = newVaultController({ kc, events, log });
+  const vaultCtl = newVaultController({ kc, events, log, ...(input.pods ? { pods: input.pods } : {}) });
   const policyCtl = new PolicyController({
     cache: cacheOf(vaults, vms, input.jobs, points),
     api: policyApi(kc),

@@ -80,7 +80,7 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
   });
   enqueueOnChange(informer, (k) => controller.enqueue(k));
   const backupMetrics = wireBackupMetrics({ kubeConfig: kc, namespace: cfg.namespace, metrics, log, backups: informer });
-  const policies = wirePolicyControllers({ kc, namespace: cfg.namespace, workers: cfg.workers, metrics, log: jsonLogger('policy-controller', cfg.verbose), events, jobs: informer });
+  const policies = wirePolicyControllers({ kc, namespace: cfg.namespace, workers: cfg.workers, metrics, log: jsonLogger('policy-controller', cfg.verbose), events, jobs: informer, pods: cfg.pods });
   const lease = cfg.leaseNamespace ? new HolderTrackingLease(coordinationLeaseApi(kc, cfg.leaseNamespace, 'tresor-operator'), cfg.executorId) : undefined;
   const takeover: ManagedController = {
     name: 'workflow-takeover',

@@ -1,8 +1,9 @@
 // How the operator checks a BackupVault without starting a pod (ADR 0070): it reads the key Secret and,
 // for an S3 vault, the credentials Secret itself, fetches the vault's plaintext config object and checks
 // the key against its key check. Every failure becomes a Ready=False reason and a message that says what
-// to fix. A filesystem vault lives on a volume only pods can mount: its key Secret is checked, the data
-// is left to the first transfer pod (reason NotVerified, Ready=True so that policies still run).
+// to fix. A filesystem vault lives on a volume only pods can mount: its key Secret is checked here, its
+// data by a check pod (check-pod.ts) when one is configured, else by the first transfer pod (reason
+// NotVerified, Ready=True so that policies still run).
 import { Reasons } from '../api/constants.ts';
 import type { BackupVaultObject } from '../api/types.ts';
 import { deriveKeys, keyMatches } from '../vault/keys.ts';
@@ -56,6 +57,8 @@ export type ConfigReader = (target: S3Target, signal?: AbortSignal) => Promise<B
 export interface ProbeDeps {
   readonly secrets: SecretReader;
   readonly readConfig: ConfigReader;
+  /** Checks a filesystem vault's data (a check pod); without it such a vault is Ready/NotVerified. */
+  readonly checkFilesystem?: (vault: BackupVaultObject, signal?: AbortSignal) => Promise<VaultCheck>;
 }
 
 type Result = { ok: true; key: Buffer } | { ok: false; check: VaultCheck };
@@ -175,6 +178,7 @@ export async function checkVault(v: BackupVaultObject, deps: ProbeDeps, signal?:
   const key = await readKey(v, deps.secrets, backend);
   if (!key.ok) return key.check;
   if (!v.spec.s3) {
+    if (deps.checkFilesystem) return deps.checkFilesystem(v, signal);
     return {
       status: 'True', reason: Reasons.NotVerified, backend, reached: false,
       message: 'the key Secret is valid; a filesystem vault is mounted only by transfer pods, so the operator cannot open it: the first backup opens it and fails with the reason if it is unusable',

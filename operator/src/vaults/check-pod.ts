@@ -1,0 +1,130 @@
+// A filesystem vault lives on a volume only pods can mount, so the operator checks it with a short pod
+// (ADR 0070): the Tresor image running `tresor vault check --json` with the same vault access as a
+// transfer pod (key Secret as a file, the vault's PVC or host path), its answer in the termination
+// message. The pass waits for the pod (bounded), judges the answer and deletes the pod. Pods are owned
+// by the vault and labelled, so a check cut short by a crash is cleaned up by the next one, or by the
+// garbage collector with the vault.
+import type { V1Pod } from '@kubernetes/client-node';
+import { API_VERSION, Kinds, Labels, MANAGED_BY, Reasons } from '../api/constants.ts';
+import type { BackupVaultObject } from '../api/types.ts';
+import type { PodSettings } from '../backup/kube/specs.ts';
+import { KEY_FILE, vaultAccess } from '../backup/kube/vault-access.ts';
+import { childName } from '../backup/names.ts';
+import { backendUrl, type VaultCheck } from './probe.ts';
+
+/** The role label value of check pods. */
+export const CHECK_ROLE = 'vault-check';
+
+/** The pod calls a check makes (core/v1 in production, a fake in unit tests). */
+export interface CheckPodApi {
+  create(pod: V1Pod): Promise<void>;
+  read(namespace: string, name: string): Promise<V1Pod | undefined>;
+  /** Pods with the given label selector. */
+  list(namespace: string, selector: string): Promise<V1Pod[]>;
+  /** Deletes a pod; a missing pod is not an error. */
+  remove(namespace: string, name: string): Promise<void>;
+}
+
+/** What a pod check needs. */
+export interface CheckPodDeps {
+  readonly pods: CheckPodApi;
+  readonly settings: PodSettings;
+  /** How long the pod may take from creation to its end; default 2 min. */
+  readonly timeoutMs?: number;
+  readonly pollMs?: number;
+  readonly now?: () => number;
+}
+
+/** The label selector of a vault's check pods. */
+export function checkPodSelector(vault: string): string {
+  return `${Labels.ManagedBy}=${MANAGED_BY},${Labels.Vault}=${vault},${Labels.Role}=${CHECK_ROLE}`;
+}
+
+/** The check pod of one vault (name unique per check, so a new check never waits for an old pod to go). */
+export function checkPod(vault: BackupVaultObject, settings: PodSettings, nowMs: number): V1Pod {
+  const access = vaultAccess(vault);
+  const name = vault.metadata.name!;
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: childName(name, 'check', nowMs.toString(36)),
+      namespace: vault.metadata.namespace,
+      labels: { [Labels.ManagedBy]: MANAGED_BY, [Labels.Vault]: name, [Labels.Role]: CHECK_ROLE },
+      ownerReferences: [{ apiVersion: API_VERSION, kind: Kinds.BackupVault, name, uid: vault.metadata.uid ?? '', controller: true }],
+    },
+    spec: {
+      restartPolicy: 'Never',
+      ...(settings.nodeSelector ? { nodeSelector: { ...settings.nodeSelector } } : {}),
+      volumes: access.volumes,
+      containers: [{
+        name: 'check',
+        image: settings.image,
+        command: ['sh', '-c', 'exec tresor "$@" > /dev/termination-log', 'tresor'],
+        args: ['vault', 'check', '--vault', access.url, '--key-file', KEY_FILE, '--json'],
+        env: access.env,
+        terminationMessagePolicy: 'FallbackToLogsOnError',
+        volumeMounts: access.mounts,
+      }],
+    },
+  };
+}
+
+const fail = (reason: string, message: string, backend: string, reached: boolean): VaultCheck => ({ status: 'False', reason, message, backend, reached });
+
+/** Judges a finished check pod's exit code and termination message (pure). */
+export function judgeCheckPod(exitCode: number, message: string, backend: string): VaultCheck {
+  const text = message.trim().slice(-1000);
+  if (exitCode === 0) {
+    try {
+      const r = JSON.parse(text) as { vaultId?: string; version?: number };
+      return { status: 'True', reason: Reasons.VaultReady, message: `vault ${r.vaultId} opened by a check pod and the key matches`, backend, reached: true, ...(r.vaultId ? { repositoryId: r.vaultId } : {}), ...(r.version !== undefined ? { formatVersion: r.version } : {}) };
+    } catch {
+      return fail(Reasons.VaultUnreachable, `the check pod ended 0 but did not print its result: ${text}`, backend, false);
+    }
+  }
+  if (/wrong key/.test(text)) return fail(Reasons.WrongKey, `the key in spec.encryption.keySecretRef is not the key this vault was created with: restore the original key (${text})`, backend, true);
+  if (/no vault at/.test(text)) return fail(Reasons.VaultUninitialized, `no vault at ${backend}: initialise it with 'tresor vault init' and the key in spec.encryption.keySecretRef, or fix spec.filesystem (${text})`, backend, true);
+  if (/unsupported vault format/.test(text)) return fail(Reasons.VaultUnsupported, text, backend, true);
+  if (/key file/.test(text)) return fail(Reasons.KeyInvalid, `the check pod could not use the key from spec.encryption.keySecretRef: ${text}`, backend, false);
+  return fail(Reasons.VaultUnreachable, `the check pod could not open ${backend} (exit ${exitCode}): ${text || 'no output'}`, backend, false);
+}
+
+function terminated(pod: V1Pod | undefined): { exitCode: number; message: string } | undefined {
+  const t = pod?.status?.containerStatuses?.[0]?.state?.terminated;
+  return t ? { exitCode: t.exitCode, message: t.message ?? '' } : undefined;
+}
+
+function pendingWhy(pod: V1Pod | undefined): string {
+  const waiting = pod?.status?.containerStatuses?.[0]?.state?.waiting;
+  const unscheduled = pod?.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
+  return [pod?.status?.phase ?? 'not seen', waiting?.reason, waiting?.message, unscheduled?.message].filter(Boolean).join(': ');
+}
+
+async function removeAll(deps: CheckPodDeps, namespace: string, vault: string): Promise<void> {
+  for (const p of await deps.pods.list(namespace, checkPodSelector(vault))) await deps.pods.remove(namespace, p.metadata!.name!);
+}
+
+/** Runs one check pod for a filesystem vault and judges it; always removes its pods. */
+export async function checkWithPod(vault: BackupVaultObject, deps: CheckPodDeps, signal?: AbortSignal): Promise<VaultCheck> {
+  const now = deps.now ?? Date.now;
+  const ns = vault.metadata.namespace ?? '';
+  const backend = backendUrl(vault);
+  const timeoutMs = deps.timeoutMs ?? 120_000;
+  await removeAll(deps, ns, vault.metadata.name!);
+  const pod = checkPod(vault, deps.settings, now());
+  await deps.pods.create(pod);
+  const deadline = now() + timeoutMs;
+  let seen: V1Pod | undefined;
+  try {
+    while (now() < deadline && !signal?.aborted) {
+      seen = await deps.pods.read(ns, pod.metadata!.name!);
+      const end = terminated(seen);
+      if (end) return judgeCheckPod(end.exitCode, end.message, backend);
+      await new Promise((r) => setTimeout(r, deps.pollMs ?? 1_000));
+    }
+  } finally {
+    await removeAll(deps, ns, vault.metadata.name!);
+  }
+  return fail(Reasons.VaultUnreachable, `the check pod ${pod.metadata!.name} did not finish within ${Math.round(timeoutMs / 1000)} s (${pendingWhy(seen)}); check that the vault's volume can be mounted and the image ${deps.settings.image} pulled`, backend, false);
+}
