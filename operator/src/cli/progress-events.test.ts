@@ -1,8 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { CoreV1Event } from '@kubernetes/client-node';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type CoreV1Event, KubeConfig } from '@kubernetes/client-node';
 import { decodeProgress } from '../backup/progress.ts';
-import { PodProgressReporter, podProgressReporter, type ProgressEventApi } from './progress-events.ts';
+import { kubeProgressEventApi, PodProgressReporter, podProgressReporter, type ProgressEventApi } from './progress-events.ts';
 
 const apiError = (code: number): Error => Object.assign(new Error(`HTTP ${code}`), { code });
 const sample = (bytesDone: number, bytesTotal = 100): { phase: 'backup'; bytesDone: number; bytesTotal: number } => ({ phase: 'backup', bytesDone, bytesTotal });
@@ -115,6 +117,57 @@ test('without POD_NAME / POD_NAMESPACE there is no reporter, and it says why', (
   const warnings: string[] = [];
   assert.is(podProgressReporter({ POD_NAMESPACE: 'ns' }, (l) => warnings.push(l)), undefined);
   assert.match(warnings[0] ?? '', /needs POD_NAME and POD_NAMESPACE/);
+});
+
+/** A stand-in apiserver answering each request with `answer` (or never, when it returns undefined). */
+async function apiserver(answer: (req: IncomingMessage, body: string) => number | undefined): Promise<{ server: Server; kc: KubeConfig; seen: string[] }> {
+  const seen: string[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      seen.push(`${req.method} ${req.url} ${req.headers['content-type']}`);
+      const code = answer(req, body);
+      if (code !== undefined) res.writeHead(code, { 'Content-Type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+    users: [{ name: 'u', token: 't' }], contexts: [{ name: 'x', cluster: 'c', user: 'u' }], currentContext: 'x',
+  });
+  return { server, kc, seen };
+}
+
+test('the real API client: POST then merge-PATCH of the Event; an HTTP status becomes the error code', async () => {
+  const { server, kc, seen } = await apiserver((req) => (req.url?.endsWith('/events') ? 201 : 403));
+  const api = kubeProgressEventApi(kc);
+  await api.create('ns', { metadata: { name: 'p.progress' }, involvedObject: {} });
+  const err = await api.patch('ns', 'p.progress', { message: 'x' }).catch((e: unknown) => e);
+  assert.is((err as { code?: number }).code, 403);
+  assert.equal(seen, ['POST /api/v1/namespaces/ns/events application/json', 'PATCH /api/v1/namespaces/ns/events/p.progress application/merge-patch+json']);
+  server.close();
+});
+
+test('close() returns, and abandons a request the API never answers (the pod can exit)', async () => {
+  const { server, kc } = await apiserver(() => undefined);
+  const warnings: string[] = [];
+  const r = new PodProgressReporter({ api: kubeProgressEventApi(kc, 60_000), pod, closeTimeoutMs: 200, warn: (l) => warnings.push(l) });
+  r.sink(sample(10));
+  await r.close();
+  // The server can close only once no connection is left open; a request still hanging would keep it (and the pod) up.
+  const closed = await new Promise<boolean>((resolve) => {
+    const guard = setTimeout(() => resolve(false), 20_000);
+    server.close(() => {
+      clearTimeout(guard);
+      resolve(true);
+    });
+    server.closeIdleConnections();
+  });
+  if (!closed) server.closeAllConnections();
+  assert.ok(closed, 'the request was still open after close()');
+  assert.equal(warnings, [], 'an abandoned request is not a complaint');
 });
 
 test.run();

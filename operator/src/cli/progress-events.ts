@@ -1,7 +1,9 @@
 // `tresor disk backup --progress-events`: the mover keeps one Event on its own Pod up to date with its
 // latest progress sample (ADR 0052), which the operator relays onto the job's status. Best effort by
 // design: a missing permission or an unreachable API is said once on stderr and the transfer goes on.
-import { CoreV1Api, type CoreV1Event, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import http from 'node:http';
+import https from 'node:https';
+import { type CoreV1Event, KubeConfig } from '@kubernetes/client-node';
 import { EventReasons } from '../api/constants.ts';
 import { encodeProgress, PROGRESS_ANNOTATION, progressEventName, progressMessage, type TransferProgress } from '../backup/progress.ts';
 import type { Progress, ProgressSink } from '../mover/progress.ts';
@@ -19,6 +21,8 @@ export interface ProgressEventApi {
   create(namespace: string, event: CoreV1Event): Promise<void>;
   /** A JSON merge patch of the named Event. */
   patch(namespace: string, name: string, patch: Record<string, unknown>): Promise<void>;
+  /** Abandons requests still in flight (so the process can exit). */
+  close?(): void;
 }
 
 /** Options of PodProgressReporter. */
@@ -45,6 +49,7 @@ export class PodProgressReporter {
   private created = false;
   private disabled = false;
   private complained = false;
+  private closed = false;
   private count = 0;
   private inflight: Promise<void> | undefined;
 
@@ -74,6 +79,8 @@ export class PodProgressReporter {
     });
     await Promise.race([last, limit]);
     clearTimeout(timer);
+    this.closed = true;
+    this.o.api.close?.();
   }
 
   private kick(): void {
@@ -136,7 +143,8 @@ export class PodProgressReporter {
     const status = httpStatusOf(err);
     // Without the permission no later write can succeed; other failures (a blip) may pass, so keep trying quietly.
     if (status === 401 || status === 403) this.disabled = true;
-    if (this.complained) return;
+    // A request abandoned by close() is not worth a complaint.
+    if (this.complained || this.closed) return;
     this.complained = true;
     const why = status === 401 || status === 403
       ? `the pod's ServiceAccount may not create and patch Events in namespace ${this.o.pod.namespace} (HTTP ${status})`
@@ -145,21 +153,48 @@ export class PodProgressReporter {
   }
 }
 
-const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
-/** The core/v1 Events of the cluster the pod runs in (its ServiceAccount), or the usual kubeconfig outside a pod. */
-export function kubeProgressEventApi(): ProgressEventApi {
+/** Credentials of the pod's ServiceAccount in a pod; the usual kubeconfig outside one (people, tests). */
+function kubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   if (process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG) kc.loadFromCluster();
   else kc.loadFromDefault();
-  const core = kc.makeApiClient(CoreV1Api);
+  return kc;
+}
+
+/** Sends one JSON request; rejects with `code` = the HTTP status on >= 300, or on timeout or abort. */
+async function sendJson(kc: KubeConfig, req: { method: string; path: string; body: unknown; contentType: string; timeoutMs: number; signal: AbortSignal }): Promise<void> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const url = new URL(cluster.server.replace(/\/$/, '') + req.path);
+  const payload = Buffer.from(JSON.stringify(req.body));
+  const opts: https.RequestOptions = { method: req.method, headers: { 'Content-Type': req.contentType, 'Content-Length': payload.length, Accept: 'application/json' } };
+  await kc.applyToHTTPSOptions(opts);
+  await new Promise<void>((resolve, reject) => {
+    // The signal and the timeout matter: a request hanging on an unreachable API would keep the process alive.
+    const r = (url.protocol === 'http:' ? http : https).request(url, { ...opts, signal: req.signal, timeout: req.timeoutMs }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const code = res.statusCode ?? 0;
+        if (code < 300) resolve();
+        else reject(Object.assign(new Error(`${req.method} ${req.path}: HTTP ${code}`), { code }));
+      });
+    });
+    r.on('timeout', () => r.destroy(new Error(`${req.method} ${req.path}: no answer within ${req.timeoutMs} ms`)));
+    r.on('error', reject);
+    r.end(payload);
+  });
+}
+
+/** The core/v1 Events API, each request bounded by timeoutMs; close() aborts what is still in flight. */
+export function kubeProgressEventApi(kc: KubeConfig = kubeConfig(), timeoutMs = 10_000): ProgressEventApi {
+  const aborter = new AbortController();
+  const events = (ns: string): string => `/api/v1/namespaces/${encodeURIComponent(ns)}/events`;
   return {
-    async create(namespace, body) {
-      await core.createNamespacedEvent({ namespace, body });
-    },
-    async patch(namespace, name, body) {
-      await core.patchNamespacedEvent({ namespace, name, body }, MERGE_PATCH);
-    },
+    create: (ns, body) => sendJson(kc, { method: 'POST', path: events(ns), body, contentType: 'application/json', timeoutMs, signal: aborter.signal }),
+    patch: (ns, name, body) => sendJson(kc, {
+      method: 'PATCH', path: `${events(ns)}/${encodeURIComponent(name)}`, body, contentType: 'application/merge-patch+json', timeoutMs, signal: aborter.signal,
+    }),
+    close: () => aborter.abort(),
   };
 }
 
