@@ -1,7 +1,8 @@
 // BackupPolicy and BackupVault end to end with the operator as a real process: the vault goes Ready
 // through the operator's own check; a policy on `* * * * *` selecting 2 of 3 VMs creates one job per
 // selected VM per slot (labelled, slot-annotated, no owner), they succeed, the policy's status shows 2
-// protected VMs and the last success; a filesystem vault is checked by a pod; retention (keepLast 1) marks the older recovery point expired and
+// protected VMs and the last success; a run-now annotation backs up both VMs once and is consumed; a
+// filesystem vault is checked by a pod; retention (keepLast 1) marks the older recovery point expired and
 // never the newest; suspend stops new jobs; a policy naming a missing vault is Ready=False VaultNotFound.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -112,6 +113,20 @@ t('a policy on every minute backs up exactly the 2 selected VMs, and its status 
   assert.ok(p.status?.nextScheduleTime && p.status.lastScheduleTime, JSON.stringify(p.status));
   const ev = await core.listNamespacedEvent({ namespace: ctx.ns, fieldSelector: `involvedObject.name=${POLICY}` });
   assert.ok(ev.items.some((e) => e.reason === 'BackupScheduled'), ev.items.map((e) => e.reason).join(','));
+});
+
+t('run-now: an annotation backs up every protected VM now, once, and is consumed', async (ctx) => {
+  kubectlOk(['-n', ctx.ns, 'annotate', 'backuppolicies.tresor.io', POLICY, 'tresor.io/run-now=e2e1']);
+  const jobs = await eventually('run-now jobs of web and db, annotation removed', async () => {
+    const p = await readPolicy(ctx, POLICY);
+    const js = (await policyJobs(ctx)).filter((j) => j.metadata.annotations?.['tresor.io/run-now'] === 'e2e1');
+    return js.length === 2 && !p.metadata.annotations?.['tresor.io/run-now'] ? js : undefined;
+  }, 240_000);
+  assert.equal(jobs.map((j) => j.metadata.name).sort(), [`${POLICY}-db-now-e2e1`, `${POLICY}-web-now-e2e1`]);
+  for (const j of jobs) {
+    const done = await waitJob(ctx, j.metadata.name!, 300_000);
+    assert.is(done.status?.phase, 'Succeeded', JSON.stringify(done.status?.conditions));
+  }
 });
 
 t('retention keepLast 1 marks the older recovery point of a VM expired, never the newest', async (ctx) => {

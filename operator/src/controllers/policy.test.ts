@@ -112,6 +112,16 @@ test('a missing vault or suspend creates nothing; the reason is on Ready and nex
   assert.equal([suspended.w.status?.conditions?.[0]?.reason, suspended.w.status?.nextScheduleTime, suspended.w.status?.lastScheduleTime], ['Suspended', undefined, '2026-11-26T02:00:00Z']);
 });
 
+test('a vault that is not Ready blocks scheduling, and the policy says why the vault is not Ready', async () => {
+  const broken = { metadata: { name: 'vault' }, status: { conditions: [{ type: 'Ready', status: 'False', reason: 'WrongKey', message: 'restore the original key', lastTransitionTime: '' }] } } as unknown as BackupVaultObject;
+  const { ctl, w } = harness({ vault: broken });
+  await ctl.reconcile(policy(), ctx);
+  assert.equal(w.created, []);
+  const c = w.status?.conditions?.[0];
+  assert.equal([c?.status, c?.reason], ['False', 'VaultNotReady']);
+  assert.match(c?.message ?? '', /WrongKey: restore the original key/);
+});
+
 test('run-now creates one job per protected VM named after the request, then clears the annotation', async () => {
   const { ctl, w } = harness();
   await ctl.reconcile({ ...policy({ schedule: '0 5 1 1 *' }), status: { lastScheduleTime: '2026-11-27T02:00:00Z' } } as BackupPolicyObject, ctx);
@@ -120,6 +130,19 @@ test('run-now creates one job per protected VM named after the request, then cle
   await ctl.reconcile({ ...p, status: { lastScheduleTime: '2026-11-27T02:00:00Z' } } as BackupPolicyObject, ctx);
   assert.equal(w.created.sort(), ['nightly-db-now-ticket-42 db nightly - owners=0', 'nightly-web-now-ticket-42 web nightly - owners=0']);
   assert.equal(w.cleared, ['nightly=Ticket 42']);
+});
+
+test('run-now waits for a busy VM: the others start, the annotation stays until the busy one got its job', async () => {
+  const running = { metadata: { name: 'manual-web', labels: {} }, spec: { vmName: 'web', policyRef: { name: 'nightly' } }, status: { phase: 'Running' } } as unknown as VirtualMachineBackupObject;
+  const { ctl, w } = harness({ jobs: [running] });
+  const p = { ...policy({ schedule: '0 5 1 1 *' }, { 'tresor.io/run-now': 't1' }), status: { lastScheduleTime: '2026-11-27T02:00:00Z' } } as BackupPolicyObject;
+  await ctl.reconcile(p, ctx);
+  assert.equal(w.created, ['nightly-db-now-t1 db nightly - owners=0']);
+  assert.equal(w.cleared, []);
+  (running.status as { phase: string }).phase = 'Succeeded';
+  await ctl.reconcile(p, ctx);
+  assert.equal(w.created, ['nightly-db-now-t1 db nightly - owners=0', 'nightly-web-now-t1 web nightly - owners=0']);
+  assert.equal(w.cleared, ['nightly=t1']);
 });
 
 test('retention marks points no rule keeps with expiryTime, never the newest, and unmarks points kept again', async () => {

@@ -4,7 +4,7 @@
 // the policy's status; emit Events; apply retention to the policy's recovery points; requeue at the next
 // slot. Jobs carry labels and no owner reference: deleting a policy never deletes a job or, through it,
 // a recovery point (ADR 0071).
-import { API_VERSION, Annotations, ConditionTypes, EventReasons, Kinds, Labels, MANAGED_BY } from '../api/constants.ts';
+import { API_VERSION, Annotations, ConditionTypes, EventReasons, Kinds, Labels, MANAGED_BY, Reasons } from '../api/constants.ts';
 import type { BackupPolicyStatus } from '../api/backuppolicy.ts';
 import type { BackupPolicyObject, BackupVaultObject, RecoveryPointObject, VirtualMachineBackupObject } from '../api/types.ts';
 import { childName } from '../backup/names.ts';
@@ -132,7 +132,7 @@ export class PolicyController {
   /** The reconciler to hand to the runtime's Controller. */
   readonly reconcile: Reconciler<BackupPolicyObject> = async (policy): Promise<Outcome> => {
     const obs = this.observe(policy);
-    const plan = planPolicy(obs);
+    const plan = withVaultReason(planPolicy(obs), this.deps.cache.vault(policy.metadata.namespace ?? '', policy.spec.vaultRef.name));
     await this.schedule(policy, obs, plan);
     await this.runNow(policy, obs, plan);
     const now = this.deps.now ?? Date.now;
@@ -171,11 +171,20 @@ export class PolicyController {
       if (policy.spec.suspend) await this.deps.events.warning(policy, EventReasons.SlotSkipped, `run-now '${value}' waits: spec.suspend is true`);
       return;
     }
-    const protectedNames = protectedVmNames(policy, obs.vms);
-    for (const job of runNowJobs(policy, obs.vms, protectedNames)) {
+    // One job per VM at a time: a VM with a running job (or one this pass just scheduled) gets its
+    // run-now job on a later pass; the annotation stays until every protected VM has one.
+    const busy = new Set([...obs.jobs.filter((j) => j.status?.phase !== 'Succeeded' && j.status?.phase !== 'Failed').map((j) => j.spec.vmName), ...plan.create.map((j) => j.vmName)]);
+    const existing = new Set(obs.jobs.map((j) => j.metadata.name));
+    let waiting = 0;
+    for (const job of runNowJobs(policy, obs.vms, protectedVmNames(policy, obs.vms))) {
+      if (existing.has(job.name)) continue;
+      if (busy.has(job.vmName)) {
+        waiting++;
+        continue;
+      }
       await this.create(policy, scheduledJob(policy, job, { [Annotations.RunNow]: value }));
     }
-    await this.deps.api.clearRunNow(policy.metadata.namespace ?? '', policy.metadata.name!, value);
+    if (waiting === 0) await this.deps.api.clearRunNow(policy.metadata.namespace ?? '', policy.metadata.name!, value);
   }
 
   private async create(policy: BackupPolicyObject, job: VirtualMachineBackupObject): Promise<void> {
@@ -193,6 +202,14 @@ export class PolicyController {
     this.log.info('backup scheduled', { policy: `${ns}/${policy.metadata.name}`, job: name, vm: job.spec.vmName });
     await this.deps.events.normal(policy, EventReasons.BackupScheduled, `created VirtualMachineBackup ${name} for VM ${job.spec.vmName} (${job.metadata.annotations?.[Annotations.ScheduledTime] ? `slot ${job.metadata.annotations[Annotations.ScheduledTime]}` : `run-now ${job.metadata.annotations?.[Annotations.RunNow]}`})`);
   }
+}
+
+/** A VaultNotReady condition also says why the vault is not Ready, so one `kubectl get` names the fix. */
+export function withVaultReason(plan: PolicyPlan, vault: BackupVaultObject | undefined): PolicyPlan {
+  const why = findCondition(vault?.status?.conditions as Condition[] | undefined, ConditionTypes.Ready);
+  if (!why || why.status === 'True') return plan;
+  const conditions = plan.status.conditions.map((c) => (c.reason === Reasons.VaultNotReady ? { ...c, message: `${c.message}: ${why.reason}: ${why.message}`.slice(0, 1024) } : c));
+  return { ...plan, status: { ...plan.status, conditions } };
 }
 
 /** The VMs the policy protects: the same rule as the planner's (selector match, not excluded). */
