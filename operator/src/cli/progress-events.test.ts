@@ -150,6 +150,19 @@ test('the real API client: POST then merge-PATCH of the Event; an HTTP status be
   server.close();
 });
 
+test('credentials that cannot load are said once, and the sink goes on accepting samples', async () => {
+  const warnings: string[] = [];
+  const clock = { t: 0 };
+  const r = new PodProgressReporter({ api: kubeProgressEventApi(Promise.reject(new Error('no token file'))), pod, intervalMs: 1, now: () => clock.t, warn: (l) => warnings.push(l) });
+  for (let i = 1; i <= 3; i++) {
+    r.sink(sample(i));
+    await new Promise((res) => setTimeout(res, 5));
+    clock.t += 10;
+  }
+  await r.close();
+  assert.equal(warnings, ['tresor: progress not reported: no token file; the transfer goes on']);
+});
+
 test('close() returns, and abandons a request the API never answers (the pod can exit)', async () => {
   const { server, kc } = await apiserver(() => undefined);
   const warnings: string[] = [];

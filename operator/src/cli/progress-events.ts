@@ -3,7 +3,7 @@
 // design: a missing permission or an unreachable API is said once on stderr and the transfer goes on.
 import http from 'node:http';
 import https from 'node:https';
-import { type CoreV1Event, KubeConfig } from '@kubernetes/client-node';
+import type { CoreV1Event, KubeConfig } from '@kubernetes/client-node';
 import { EventReasons } from '../api/constants.ts';
 import { encodeProgress, PROGRESS_ANNOTATION, progressEventName, progressMessage, type TransferProgress } from '../backup/progress.ts';
 import type { Progress, ProgressSink } from '../mover/progress.ts';
@@ -153,8 +153,12 @@ export class PodProgressReporter {
   }
 }
 
-/** Credentials of the pod's ServiceAccount in a pod; the usual kubeconfig outside one (people, tests). */
-function kubeConfig(): KubeConfig {
+/**
+ * Credentials of the pod's ServiceAccount in a pod; the usual kubeconfig outside one (people, tests).
+ * client-node takes over a second to load: it loads beside the transfer instead of before it.
+ */
+async function kubeConfig(): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   if (process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG) kc.loadFromCluster();
   else kc.loadFromDefault();
@@ -162,7 +166,8 @@ function kubeConfig(): KubeConfig {
 }
 
 /** Sends one JSON request; rejects with `code` = the HTTP status on >= 300, or on timeout or abort. */
-async function sendJson(kc: KubeConfig, req: { method: string; path: string; body: unknown; contentType: string; timeoutMs: number; signal: AbortSignal }): Promise<void> {
+async function sendJson(kcReady: Promise<KubeConfig>, req: { method: string; path: string; body: unknown; contentType: string; timeoutMs: number; signal: AbortSignal }): Promise<void> {
+  const kc = await kcReady;
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
   const url = new URL(cluster.server.replace(/\/$/, '') + req.path);
@@ -186,7 +191,10 @@ async function sendJson(kc: KubeConfig, req: { method: string; path: string; bod
 }
 
 /** The core/v1 Events API, each request bounded by timeoutMs; close() aborts what is still in flight. */
-export function kubeProgressEventApi(kc: KubeConfig = kubeConfig(), timeoutMs = 10_000): ProgressEventApi {
+export function kubeProgressEventApi(config: KubeConfig | Promise<KubeConfig> = kubeConfig(), timeoutMs = 10_000): ProgressEventApi {
+  const kc = Promise.resolve(config);
+  // A kubeconfig that cannot load fails each request (said once by the reporter), not the process.
+  kc.catch(() => undefined);
   const aborter = new AbortController();
   const events = (ns: string): string => `/api/v1/namespaces/${encodeURIComponent(ns)}/events`;
   return {
@@ -206,10 +214,5 @@ export function podProgressReporter(env: NodeJS.ProcessEnv, warn: (line: string)
     warn('tresor: progress not reported: --progress-events needs POD_NAME and POD_NAMESPACE (downward API); the transfer goes on');
     return undefined;
   }
-  try {
-    return new PodProgressReporter({ api: kubeProgressEventApi(), pod: { name, namespace, ...(env.POD_UID ? { uid: env.POD_UID } : {}) }, warn });
-  } catch (err) {
-    warn(`tresor: progress not reported: no Kubernetes credentials (${err instanceof Error ? err.message : String(err)}); the transfer goes on`);
-    return undefined;
-  }
+  return new PodProgressReporter({ api: kubeProgressEventApi(), pod: { name, namespace, ...(env.POD_UID ? { uid: env.POD_UID } : {}) }, warn });
 }
