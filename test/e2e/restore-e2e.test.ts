@@ -190,6 +190,20 @@ t('in place: the VM is stopped, gets new PVCs with the backup-time bytes, keeps 
   await eventually('restore pods gone', async () => ((await children(ctx, 'undo')).some((c) => c.startsWith('pod/')) ? undefined : true), 60_000);
 });
 
+t('deleting an in-flight in-place restore removes its PVCs and puts the VM back as it ran, on its disks', async (ctx) => {
+  const volumesBefore = (await readVm(ctx, 'src'))?.spec.template.spec.volumes;
+  await createRestore(ctx, 'undo-gone', { recoveryPointRef: { name: src.rp }, target: { inPlace: true }, storageClassName: 'not-provisioned' });
+  await eventually('restore pods of undo-gone', async () => ((await children(ctx, 'undo-gone')).filter((c) => c.startsWith('pod/')).length === 2 ? true : undefined), 120_000);
+  assert.is((await readVm(ctx, 'src'))?.spec.runStrategy, 'Halted', 'the VM was stopped for the restore');
+  await custom.deleteNamespacedCustomObject({ ...TRESOR, plural: 'virtualmachinerestores', namespace: ctx.ns, name: 'undo-gone' });
+  await eventually('the restore to be gone', async () => readRestore(ctx, 'undo-gone').then(() => undefined, () => true), 120_000);
+  await eventually('its children to be gone', async () => ((await children(ctx, 'undo-gone')).length === 0 ? true : undefined), 60_000);
+  const vm = await readVm(ctx, 'src');
+  assert.is(vm?.spec.runStrategy, 'Always', 'the VM runs again as before');
+  assert.equal(vm?.spec.template.spec.volumes, volumesBefore, 'on the disks it had');
+  await waitRunning(ctx, 'src');
+});
+
 t('deleting an in-flight restore cancels it and removes its pods, PVCs and VM', async (ctx) => {
   // A storage class nobody provisions keeps the new PVCs Pending, so the restore pods wait: in flight for sure.
   await createRestore(ctx, 'gone', { recoveryPointRef: { name: src.rp }, target: { newVMName: 'src-gone' }, storageClassName: 'not-provisioned', startVM: true });

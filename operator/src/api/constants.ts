@@ -219,6 +219,8 @@ export const Annotations = {
   Exclude: 'tresor.io/exclude',
   /** On a VirtualMachine a restore created: the UID of that VirtualMachineRestore (it is not an owner). */
   RestoreUID: 'tresor.io/restore-uid',
+  /** On an in-place VirtualMachineRestore: how the VM ran before the restore stopped it (JSON), to put it back. */
+  VmRunState: 'tresor.io/vm-run-state',
 } as const;
 
 /** The finalizer Tresor puts on objects whose deletion needs cleanup (in-flight jobs, vaults). */

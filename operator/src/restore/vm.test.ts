@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RestorePlan } from './ports.ts';
-import { createdBy, restoredVm, runPatch, swappedVolumes } from './vm.ts';
+import { createdBy, parseRunState, restoredVm, runPatch, swappedVolumes } from './vm.ts';
 
 const captured = {
   running: true,
@@ -85,11 +85,17 @@ test('in place: only the restored volumes change, and again is the same', () => 
 });
 
 test('in place: start keeps a running strategy, asBefore puts back exactly what was there', () => {
-  const p = (runState: RestorePlan['runState']): RestorePlan => ({ ...plan(true), mode: 'InPlace', ...(runState ? { runState } : {}) });
-  assert.equal(runPatch(p({ runStrategy: 'RerunOnFailure', wasRunning: true }), 'start'), { running: null, runStrategy: 'RerunOnFailure' });
-  assert.equal(runPatch(p({ runStrategy: 'Halted', wasRunning: false }), 'start'), { running: null, runStrategy: 'Always' });
-  assert.equal(runPatch(p({ running: true, wasRunning: true }), 'asBefore'), { running: true, runStrategy: null });
-  assert.equal(runPatch(p({ runStrategy: 'Always', wasRunning: true }), 'asBefore'), { running: null, runStrategy: 'Always' });
+  assert.equal(runPatch({ runStrategy: 'RerunOnFailure', wasRunning: true }, 'start'), { running: null, runStrategy: 'RerunOnFailure' });
+  assert.equal(runPatch({ runStrategy: 'Halted', wasRunning: false }, 'start'), { running: null, runStrategy: 'Always' });
+  assert.equal(runPatch({ running: true, wasRunning: true }, 'asBefore'), { running: true, runStrategy: null });
+  assert.equal(runPatch({ runStrategy: 'Always', wasRunning: true }, 'asBefore'), { running: null, runStrategy: 'Always' });
+});
+
+test('in place: the run state annotation reads back, and anything else is ignored', () => {
+  assert.equal(parseRunState('{"vm":"web","runStrategy":"Always","wasRunning":true}'), { vm: 'web', runStrategy: 'Always', wasRunning: true });
+  assert.is(parseRunState(undefined), undefined);
+  assert.is(parseRunState('not json'), undefined);
+  assert.is(parseRunState('{"runStrategy":"Always"}'), undefined);
 });
 
 test.run();

@@ -3,7 +3,7 @@
 // firmware UUID and serial) is dropped so KubeVirt generates fresh ones, and it runs only when asked.
 import { Annotations, Labels, MANAGED_BY } from '../api/constants.ts';
 import { KUBEVIRT, type VirtualMachine } from '../backup/kube/kubevirt.ts';
-import type { RestorePlan, RestoreRef } from './ports.ts';
+import type { RestorePlan, RestoreRef, RunState } from './ports.ts';
 
 type Json = Record<string, unknown>;
 
@@ -90,13 +90,28 @@ export function swappedVolumes(current: VirtualMachine, plan: RestorePlan): Json
   });
 }
 
-/** InPlace: the merge patch of `spec` that starts the VM, or puts back the run state the plan recorded. */
-export function runPatch(plan: RestorePlan, how: 'start' | 'asBefore'): Json {
-  const before = plan.runState;
+/** InPlace: the merge patch of `spec` that starts the VM, or puts back the run state the restore found. */
+export function runPatch(before: RunState | undefined, how: 'start' | 'asBefore'): Json {
   if (how === 'start') {
     const strategy = before?.wasRunning && before.runStrategy ? before.runStrategy : 'Always';
     return { running: null, runStrategy: strategy };
   }
   if (before?.running !== undefined) return { running: before.running, runStrategy: null };
   return { running: null, runStrategy: before?.runStrategy ?? 'Halted' };
+}
+
+/** InPlace: the run state as the restore's annotation records it (the VM's name with it), or undefined. */
+export function parseRunState(text: string | undefined): (RunState & { vm: string }) | undefined {
+  if (!text) return undefined;
+  try {
+    const v = JSON.parse(text) as Partial<RunState & { vm: unknown }>;
+    if (typeof v.vm !== 'string' || typeof v.wasRunning !== 'boolean') return undefined;
+    return {
+      vm: v.vm, wasRunning: v.wasRunning,
+      ...(typeof v.running === 'boolean' ? { running: v.running } : {}),
+      ...(typeof v.runStrategy === 'string' ? { runStrategy: v.runStrategy } : {}),
+    };
+  } catch {
+    return undefined;
+  }
 }

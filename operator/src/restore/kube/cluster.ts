@@ -2,7 +2,7 @@
 // with a deterministic name, an owner reference to the restore and Tresor's labels, waits for it, and
 // turns what it reports into values for the workflow. Nothing here decides order or outcome.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, PatchStrategy, setHeaderOptions, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
-import { API_VERSION, EventReasons, GROUP, Kinds, Reasons, VERSION } from '../../api/constants.ts';
+import { Annotations, API_VERSION, EventReasons, GROUP, Kinds, Reasons, VERSION } from '../../api/constants.ts';
 import { createOrAdopt, deleteIgnoringNotFound, NameConflictError, readOrUndefined, retrying, waitForPodEnd } from '../../backup/kube/client.ts';
 import { KUBEVIRT, type VirtualMachine } from '../../backup/kube/kubevirt.ts';
 import type { PodSettings } from '../../backup/kube/specs.ts';
@@ -14,7 +14,7 @@ import { planRestore } from '../plan.ts';
 import type { DiskRestoreOutcome, PlanOutcome, RestoreCluster, RestoreDisk, RestorePlan, RestoreRef, RestoreStatusUpdate } from '../ports.ts';
 import { ownedByRestore, restorePod, restorePvc, restoreSelector } from '../specs.ts';
 import { applyRestoreUpdate, diskRunning, parseRestoreReport, restoreEvents } from '../status.ts';
-import { createdBy, restoredVm } from '../vm.ts';
+import { createdBy, parseRunState, restoredVm } from '../vm.ts';
 import { RestoreReader } from './reader.ts';
 import { VmOps } from './vm-ops.ts';
 
@@ -142,7 +142,11 @@ export class KubeRestoreCluster implements RestoreCluster {
   /** InPlace: halts the VM and waits until its VMI is gone. */
   stopVirtualMachine(ref: RestoreRef, plan: RestorePlan): Promise<void> {
     return retrying(async () => {
-      await this.reader.restore(ref);
+      const restore = await this.reader.restore(ref);
+      // Recorded on the restore before the stop, so that deleting it in flight can put the VM back too.
+      if (plan.runState && restore.metadata.annotations?.[Annotations.VmRunState] === undefined) {
+        await this.reader.annotate(ref, Annotations.VmRunState, JSON.stringify({ vm: plan.targetVMName, ...plan.runState }));
+      }
       await this.vms.stop(ref, plan);
     });
   }
@@ -185,6 +189,9 @@ export class KubeRestoreCluster implements RestoreCluster {
       // Only PVCs the restore still owns: once released they are the VM's disks and never deleted here.
       const pvcs = await this.core.listNamespacedPersistentVolumeClaim({ namespace: ns, labelSelector });
       for (const c of pvcs.items.filter((x) => ownedByRestore(x, ref))) await deleteIgnoringNotFound(() => this.core.deleteNamespacedPersistentVolumeClaim({ namespace: ns, name: c.metadata!.name! }));
+      // An in-place restore that stopped the VM and did not finish: the VM runs again as it did.
+      const state = parseRunState((await this.reader.restoreIfSame(ref))?.metadata.annotations?.[Annotations.VmRunState]);
+      if (state) await this.vms.putBack(ref, state.vm, state);
     });
   }
 

@@ -1,7 +1,7 @@
 // Reading what a restore needs into values: the restore itself (checked by UID, so a restore deleted and
 // re-created under the same name is never served by the old workflow), its recovery point, the vault
 // and the VirtualMachine that holds the target name, if any.
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { GROUP, Reasons, VERSION } from '../../api/constants.ts';
 import type { BackupVaultObject, RecoveryPointObject, VirtualMachineRestoreObject } from '../../api/types.ts';
 import { readOrUndefined } from '../../backup/kube/client.ts';
@@ -9,7 +9,9 @@ import { KUBEVIRT, type VirtualMachine } from '../../backup/kube/kubevirt.ts';
 import { TerminalError } from '../../runtime/errors.ts';
 import type { RestoreRef } from '../ports.ts';
 
-/** Reads the objects a restore works with. */
+const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** Reads the objects a restore works with (and records on the restore what its cleanup will need). */
 export class RestoreReader {
   private readonly custom: CustomObjectsApi;
 
@@ -26,6 +28,18 @@ export class RestoreReader {
     const r = await this.get<VirtualMachineRestoreObject>(ref.namespace, 'virtualmachinerestores', ref.name);
     if (r === undefined || r.metadata.uid !== ref.uid) throw new TerminalError(`VirtualMachineRestore ${ref.namespace}/${ref.name} (uid ${ref.uid}) no longer exists`, { reason: Reasons.Cancelled });
     return r;
+  }
+
+  /** The restore when it still exists with this UID (being deleted included), else undefined. */
+  async restoreIfSame(ref: RestoreRef): Promise<VirtualMachineRestoreObject | undefined> {
+    const r = await this.get<VirtualMachineRestoreObject>(ref.namespace, 'virtualmachinerestores', ref.name);
+    return r?.metadata.uid === ref.uid ? r : undefined;
+  }
+
+  /** Sets one annotation on the restore (its metadata, not its immutable spec). */
+  async annotate(ref: RestoreRef, key: string, value: string): Promise<void> {
+    const body = { metadata: { uid: ref.uid, annotations: { [key]: value } } };
+    await this.custom.patchNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'virtualmachinerestores', namespace: ref.namespace, name: ref.name, body }, MERGE_PATCH);
   }
 
   /** A recovery point, undefined when absent. */

@@ -4,8 +4,8 @@
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { readOrUndefined } from '../../backup/kube/client.ts';
 import { KUBEVIRT, type VirtualMachine } from '../../backup/kube/kubevirt.ts';
-import { isConflict } from '../../runtime/errors.ts';
-import type { RestorePlan, RestoreRef } from '../ports.ts';
+import { isConflict, isNotFound } from '../../runtime/errors.ts';
+import type { RestorePlan, RestoreRef, RunState } from '../ports.ts';
 import { runPatch, swappedVolumes } from '../vm.ts';
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -59,6 +59,15 @@ export class VmOps {
 
   /** Starts the VM, or puts back the run state the plan recorded. */
   async resume(ref: RestoreRef, plan: RestorePlan, how: 'start' | 'asBefore'): Promise<void> {
-    await this.patchSpec(ref, plan.targetVMName, runPatch(plan, how));
+    await this.patchSpec(ref, plan.targetVMName, runPatch(plan.runState, how));
+  }
+
+  /** Puts back a recorded run state on `vmName`; a VM that is gone is nothing to do. */
+  async putBack(ref: RestoreRef, vmName: string, state: RunState): Promise<void> {
+    try {
+      await this.patchSpec(ref, vmName, runPatch(state, 'asBefore'));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
   }
 }
