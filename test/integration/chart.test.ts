@@ -181,7 +181,7 @@ h('the apiserver accepts every rendered object, and the RBAC covers what the ope
       ...['get', 'create', 'patch'].map((v): [string, string] => [v, 'events']),
       ['get', 'secrets'],
       ...['get', 'list', 'create', 'patch', 'delete'].map((v): [string, string] => [v, 'volumesnapshots.snapshot.storage.k8s.io']),
-      ...['get', 'list', 'watch', 'create', 'delete'].map((v): [string, string] => [v, 'virtualmachines.kubevirt.io']),
+      ...['get', 'list', 'watch', 'create', 'patch', 'delete'].map((v): [string, string] => [v, 'virtualmachines.kubevirt.io']),
       ['get', 'virtualmachineinstances.kubevirt.io'],
     ];
     for (const kind of ['backuppolicies', 'backupvaults', 'virtualmachinebackups', 'recoverypoints', 'virtualmachinerestores']) {
