@@ -190,6 +190,24 @@ t('in place: the VM is stopped, gets new PVCs with the backup-time bytes, keeps 
   await eventually('restore pods gone', async () => ((await children(ctx, 'undo')).some((c) => c.startsWith('pod/')) ? undefined : true), 60_000);
 });
 
+t('a backup missing from the vault: RestoreFailed naming the disk and the mover\'s error, after every attempt, nothing left', async (ctx) => {
+  const rp = (await custom.getNamespacedCustomObject({ ...TRESOR, plural: 'recoverypoints', namespace: ctx.ns, name: src.rp })) as RecoveryPointObject;
+  const spec = { ...rp.spec, disks: rp.spec.disks.filter((d) => d.name === 'data').map((d) => ({ ...d, manifestId: '20260101T000000Z-deadbeef' })) };
+  await custom.createNamespacedCustomObject({ ...TRESOR, plural: 'recoverypoints', namespace: ctx.ns, body: { apiVersion: 'tresor.io/v1alpha1', kind: 'RecoveryPoint', metadata: { name: 'broken' }, spec } });
+  await custom.patchNamespacedCustomObjectStatus({ ...TRESOR, plural: 'recoverypoints', namespace: ctx.ns, name: 'broken', body: { status: {
+    conditions: [{ type: 'Available', status: 'True', reason: 'InVault', message: 'claimed', lastTransitionTime: new Date().toISOString().slice(0, 19) + 'Z' }],
+  } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  await createRestore(ctx, 'from-broken', { recoveryPointRef: { name: 'broken' }, target: { newVMName: 'src-broken' } });
+  const r = await waitRestore(ctx, 'from-broken');
+  assert.is(r.status?.phase, 'Failed', JSON.stringify(r.status));
+  assert.is(cond(r, 'Succeeded'), 'False/RestoreFailed');
+  const message = r.status?.conditions?.find((c) => c.type === 'Succeeded')?.message ?? '';
+  assert.match(message, /data: restore pod from-broken-data-restore-2 failed .*20260101T000000Z-deadbeef.*not found.*\(after 3 attempt\(s\)\)/s);
+  assert.is(r.status?.disks?.find((d) => d.name === 'data')?.phase, 'Failed');
+  assert.equal(await children(ctx, 'from-broken'), [], 'no PVC, pod or VM left');
+  assert.is(await readVm(ctx, 'src-broken'), undefined);
+});
+
 t('deleting an in-flight in-place restore removes its PVCs and puts the VM back as it ran, on its disks', async (ctx) => {
   const volumesBefore = (await readVm(ctx, 'src'))?.spec.template.spec.volumes;
   await createRestore(ctx, 'undo-gone', { recoveryPointRef: { name: src.rp }, target: { inPlace: true }, storageClassName: 'not-provisioned' });
