@@ -7,8 +7,6 @@ import { setConditions, type Condition, type ConditionUpdate } from '../runtime/
 import type { DiskRestoreOutcome, DiskRestoreResult, RestoreDisk, RestorePlan, RestoreStatusUpdate } from './ports.ts';
 
 type Status = VirtualMachineRestoreStatus & Record<string, unknown>;
-/** A status update of a restore (alias kept short for the workflow). */
-export type RestoreUpdate = RestoreStatusUpdate;
 const cond = (type: string, status: 'True' | 'False' | 'Unknown', reason: string, message: string): ConditionUpdate => ({ type, status, reason, message });
 const progress = (done: number, total: number): { bytesDone: number; bytesTotal: number; percent: number } => ({
   bytesDone: done, bytesTotal: total, percent: total > 0 ? Math.min(100, Math.floor((100 * done) / total)) : 100,

@@ -6,7 +6,7 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
 import { Reasons } from '../api/constants.ts';
 import { QUEUES } from '../backup/workflow.ts';
-import type { DiskRestoreOutcome, RestoreCluster, RestoreDisk, RestorePlan, RestoreRef } from './ports.ts';
+import type { DiskRestoreOutcome, RestoreCluster, RestoreDisk, RestorePlan, RestoreRef, RestoreStatusUpdate } from './ports.ts';
 import * as S from './status.ts';
 
 /** How many restore pods one disk gets before the restore fails (the first counts). */
@@ -28,7 +28,7 @@ const nowIso = (ms: number): string => `${new Date(ms).toISOString().slice(0, 19
 /** Registers the restore and per-disk workflows with DBOS; call once, before DBOS.launch. */
 export function registerRestoreWorkflows(cluster: RestoreCluster, limits: RestoreLimits): RestoreWorkflows {
   const step = <T>(name: string, fn: () => Promise<T>): Promise<T> => DBOS.runStep(fn, { name });
-  const write = (ref: RestoreRef, name: string, u: S.RestoreUpdate): Promise<void> => step(`status-${name}`, () => cluster.writeStatus(ref, u));
+  const write = (ref: RestoreRef, name: string, u: RestoreStatusUpdate): Promise<void> => step(`status-${name}`, () => cluster.writeStatus(ref, u));
   const now = async (): Promise<string> => nowIso(await DBOS.now());
 
   const diskWorkflow = DBOS.registerWorkflow(
