@@ -1,6 +1,7 @@
 // The Helm chart (charts/tresor) with the real helm and promtool (built by hack/build-helm.sh, cached by
 // version) against the real apiserver: its CRDs are the generated ones, it lints, it renders every
-// TRESOR_* setting the operator reads, the apiserver accepts every rendered object, the RBAC grants the
+// TRESOR_* setting the operator reads, the apiserver accepts every rendered object and `helm install`
+// deploys it, the RBAC grants the
 // operator and its pods exactly the verbs the code uses (SubjectAccessReviews as each ServiceAccount), and
 // the alert rules pass `promtool check rules` and `promtool test rules` (docs/alerts is the chart's
 // rendering with default values). Without helm or promtool the affected tests are skipped with a message.
@@ -156,7 +157,7 @@ function must(r: Run, what: string): string {
   return r.stdout;
 }
 
-h('the apiserver accepts every rendered object, and the RBAC covers what the operator and its pods call', async () => {
+h('the apiserver accepts every rendered object, helm install deploys it, and the RBAC covers what the operator and its pods call', async () => {
   await installCrds((args) => kubectl(args));
   must(kubectl(['apply', '--server-side', '--dry-run=server', '-f', join(CHART, 'crds')]), 'the chart\'s CRDs');
   if (kubectl(['get', 'crd', 'prometheusrules.monitoring.coreos.com']).code !== 0) {
@@ -171,7 +172,11 @@ h('the apiserver accepts every rendered object, and the RBAC covers what the ope
   const manifest = objs.map((o) => stringify(o)).join('---\n');
   try {
     must(kubectl(['apply', '--dry-run=server', '-f', '-'], { input: manifest }), 'dry-run apply of the rendered chart');
-    must(kubectl(['apply', '-f', '-'], { input: manifest }), 'apply of the rendered chart');
+    // Installed the way users do: helm install against the real apiserver (CRDs already present are kept).
+    const sets = Object.entries({ ...ALL_ON, replicaCount: 0, backupNamespaces: [vms], 'operator.watchNamespace': '' }).flatMap(([k, v]) => ['--set-json', `${k}=${JSON.stringify(v)}`]);
+    must(run(HELM!, ['install', release, CHART, '--namespace', sys, ...sets]), 'helm install');
+    const status = must(run(HELM!, ['status', release, '--namespace', sys, '-o', 'json']), 'helm status');
+    assert.is((JSON.parse(status) as { info: { status: string } }).info.status, 'deployed');
     const fullname = `${release}-tresor`;
     const can = (sa: string, ns: string, verb: string, [resource, sub]: [string, string?]): Promise<boolean> => canI({ sa, ns, verb, resource, sub });
     const op = `${sys}:${fullname}`;
@@ -206,6 +211,7 @@ h('the apiserver accepts every rendered object, and the RBAC covers what the ope
     assert.not.ok(await can(xfer, vms, 'get', ['secrets']), 'transfer SA reads no Secrets');
     assert.not.ok(await can(xfer, vms, 'get', ['pods']), 'transfer SA has no pod access');
   } finally {
+    run(HELM!, ['uninstall', release, '--namespace', sys]);
     kubectl(['delete', 'clusterrole,clusterrolebinding', '-l', `app.kubernetes.io/instance=${release}`, '--ignore-not-found']);
     for (const ns of nss) await deleteNamespace(ns);
   }
