@@ -1,8 +1,8 @@
 // The Helm chart (charts/tresor) with the real helm and promtool (built by hack/build-helm.sh, cached by
 // version) against the real apiserver: its CRDs are the generated ones, it lints, it renders every
 // TRESOR_* setting the operator reads, the apiserver accepts every rendered object and `helm install`
-// deploys it, the RBAC grants the
-// operator and its pods exactly the verbs the code uses (SubjectAccessReviews as each ServiceAccount), and
+// deploys it, the RBAC grants the operator and its pods exactly the verbs the code uses
+// (SubjectAccessReviews as each ServiceAccount), and
 // the alert rules pass `promtool check rules` and `promtool test rules` (docs/alerts is the chart's
 // rendering with default values). Without helm or promtool the affected tests are skipped with a message.
 import { spawnSync } from 'node:child_process';
