@@ -16,7 +16,7 @@ export interface PodIdentity {
   readonly uid?: string;
 }
 
-/** The two Event calls the reporter makes (core/v1 in production, an array in unit tests). */
+/** The Event calls the reporter makes (core/v1 in production, a map in unit tests). */
 export interface ProgressEventApi {
   create(namespace: string, event: CoreV1Event): Promise<void>;
   /** A JSON merge patch of the named Event. */
