@@ -27,7 +27,10 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
+# helm and promtool for the chart and alert-rule tests (test/integration/chart.test.ts), cached by version,
+# built beside the control plane: a cold promtool build is mostly module downloads (ADR 0082).
+bash hack/build-helm.sh helm >/dev/null & helm_pid=$!
+bash hack/build-helm.sh promtool >/dev/null & promtool_pid=$!
 bash hack/build-binaries.sh all
-# helm and promtool for the chart and alert-rule tests (test/integration/chart.test.ts); cached by version.
-bash hack/build-helm.sh helm >/dev/null
-bash hack/build-helm.sh promtool >/dev/null
+wait "$helm_pid"
+wait "$promtool_pid"
