@@ -75,6 +75,14 @@ test('transfer pod: reports progress in an Event under the transfer ServiceAccou
   assert.is(transferPod(input, { image: 'tresor:dev' }).spec!.serviceAccountName, undefined, 'no setting: the namespace default');
 });
 
+test('transfer pod: the policy\'s bandwidth quantity reaches the mover as bytes per second', () => {
+  const input = { job, vmName: 'web', disk: { name: 'root', pvcName: 'web-root', volumeMode: 'Block' as const, sizeBytes: 1 }, attempt: 0, diskId: 'd', forceFull: false, vault: vaultAccess(s3Vault) };
+  const args = (bandwidthLimit: string): string[] => transferPod({ ...input, bandwidthLimit }, { image: 'tresor:dev' }).spec!.containers[0]!.args!;
+  const after = (a: string[]): string | undefined => a[a.indexOf('--bandwidth') + 1];
+  assert.is(after(args('2M')), '2000000');
+  assert.is(after(args('50Mi')), String(50 * 1024 * 1024));
+});
+
 test('job settings: the policy\'s transfer.maxRetries, else the API default 2', () => {
   const vmb = { apiVersion: 'tresor.io/v1alpha1', kind: 'VirtualMachineBackup', metadata: { name: 'j' }, spec: { vmName: 'web' } } as VirtualMachineBackupObject;
   const policy = (transfer: Record<string, unknown> | undefined): BackupPolicyObject => ({ metadata: { name: 'p' }, spec: { transfer } }) as unknown as BackupPolicyObject;

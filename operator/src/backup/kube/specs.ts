@@ -3,6 +3,7 @@
 // (so deleting the job garbage-collects it) and Tresor's labels (so cleanup finds it by selector).
 import type { KubernetesObject, V1OwnerReference, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Kinds, Labels, MANAGED_BY } from '../../api/constants.ts';
+import { quantityToBytes } from '../../api/quantity.ts';
 import { jobChildNames } from '../names.ts';
 import type { JobRef, VmDisk } from '../ports.ts';
 import { KEY_FILE, type VaultAccess } from './vault-access.ts';
@@ -138,7 +139,8 @@ export function transferPod(input: TransferPodInput, settings: PodSettings): V1P
   const backupArgs = [
     'disk', 'backup', '--vault', input.vault.url, '--key-file', KEY_FILE, '--source', source, '--disk-id', input.diskId,
     '--parent', input.forceFull ? 'none' : 'auto', '--json', '--progress-events',
-    ...(input.bandwidthLimit ? ['--bandwidth', input.bandwidthLimit] : []),
+    // A policy's quantity (M = 10^6, Mi = 2^20, as kubectl reads it) goes to the mover as plain bytes.
+    ...(input.bandwidthLimit ? ['--bandwidth', String(quantityToBytes(input.bandwidthLimit))] : []),
   ];
   return {
     apiVersion: 'v1',
