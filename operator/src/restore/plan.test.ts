@@ -58,6 +58,8 @@ test('refusals name what to fix', () => {
   assert.match(refusal({ target: 'foreign' }), /^TargetExists: VirtualMachine web-copy already exists/);
   assert.match(refusal({ foreignPvcs: ['web-copy-data'] }), /^TargetExists: PersistentVolumeClaim\(s\) web-copy-data already exist/);
   assert.match(refusal({ vaultExists: false }), /^VaultNotFound: BackupVault vault/);
+  assert.match(refusal({ vaultReady: { status: 'False', reason: 'KeySecretMissing', message: 'Secret vault-key not found' } }), /^VaultNotReady: BackupVault vault is not Ready \(KeySecretMissing: Secret vault-key not found\)/);
+  assert.ok(planRestore(input({ vaultReady: { status: 'Unknown', reason: 'Pending' } })).ok, 'only a definite False refuses');
 });
 
 const liveVm = (uid = 'vm-uid'): NonNullable<PlanInput['currentVm']> => ({

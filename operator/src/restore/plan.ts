@@ -15,6 +15,8 @@ export interface PlanInput {
   readonly restore: VirtualMachineRestoreObject;
   readonly recoveryPoint: RecoveryPointObject | undefined;
   readonly vaultExists: boolean;
+  /** The vault's Ready condition when its controller wrote one (a False one refuses the restore). */
+  readonly vaultReady?: { readonly status: string; readonly reason: string; readonly message?: string };
   /** NewVM: who holds target.newVMName. */
   readonly target: TargetState;
   /** Names of existing PVCs this restore does not own; a new disk's PVC name among them is refused. */
@@ -69,7 +71,11 @@ function diskOf(d: RpDisk, pvcName: string, storageClass: string | undefined): R
 function takenPvcs(input: PlanInput, disks: readonly RestoreDisk[]): PlanOutcome | undefined {
   const taken = disks.filter((d) => input.foreignPvcs?.includes(d.pvcName)).map((d) => d.pvcName);
   if (taken.length > 0) return refuse(Reasons.TargetExists, `PersistentVolumeClaim(s) ${taken.join(', ')} already exist and are not this restore's; choose another target.newVMName`);
-  if (!input.vaultExists) return refuse(Reasons.VaultNotFound, `BackupVault ${input.recoveryPoint?.spec.vaultRef.name ?? ''} of RecoveryPoint ${input.restore.spec.recoveryPointRef.name} not found`);
+  const vault = input.recoveryPoint?.spec.vaultRef.name ?? '';
+  if (!input.vaultExists) return refuse(Reasons.VaultNotFound, `BackupVault ${vault} of RecoveryPoint ${input.restore.spec.recoveryPointRef.name} not found`);
+  // Only a definite False: without a vault controller there is no condition, and the pods will tell.
+  const ready = input.vaultReady;
+  if (ready?.status === 'False') return refuse(Reasons.VaultNotReady, `BackupVault ${vault} is not Ready (${ready.reason}${ready.message ? `: ${ready.message}` : ''}); fix the vault, then create the restore again`);
   return undefined;
 }
 

@@ -2,7 +2,7 @@
 // with a deterministic name, an owner reference to the restore and Tresor's labels, waits for it, and
 // turns what it reports into values for the workflow. Nothing here decides order or outcome.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, type KubernetesObject, PatchStrategy, setHeaderOptions, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
-import { Annotations, API_VERSION, EventReasons, GROUP, Kinds, Reasons, VERSION } from '../../api/constants.ts';
+import { Annotations, API_VERSION, ConditionTypes, EventReasons, GROUP, Kinds, Reasons, VERSION } from '../../api/constants.ts';
 import { createOrAdopt, deleteIgnoringNotFound, NameConflictError, readOrUndefined, retrying, waitForPodEnd } from '../../backup/kube/client.ts';
 import { KUBEVIRT, type VirtualMachine } from '../../backup/kube/kubevirt.ts';
 import type { PodSettings } from '../../backup/kube/specs.ts';
@@ -67,7 +67,8 @@ export class KubeRestoreCluster implements RestoreCluster {
       const vm = targetName ? await this.reader.vm(ref.namespace, targetName) : undefined;
       const target = vm === undefined ? 'absent' : createdBy(vm, ref) ? 'ours' : 'foreign';
       const foreignPvcs = targetName ? await this.foreignPvcs(ref, targetName) : [];
-      return planRestore({ restore, recoveryPoint: rp, vaultExists: vault !== undefined, target, foreignPvcs, ...(inPlace && vm ? { currentVm: vm } : {}) });
+      const vaultReady = vault?.status?.conditions?.find((c) => c.type === ConditionTypes.Ready);
+      return planRestore({ restore, recoveryPoint: rp, vaultExists: vault !== undefined, ...(vaultReady ? { vaultReady } : {}), target, foreignPvcs, ...(inPlace && vm ? { currentVm: vm } : {}) });
     });
   }
 
