@@ -1,8 +1,9 @@
 // The backup metrics through the real operator process (operator/src/main.ts) against the real apiserver
 // and Postgres: a job that fails (its policy does not exist) shows up at /metrics as a failed newest job
 // with its reason, in the failure counter and in the jobs-per-phase gauge; a recovery point shows up as the
-// VM's last success. After a restart the scrape-time gauges say the same, while the transition counter
-// starts from nothing (it counts only what the new process saw happen) — the semantics ADR 0080 documents.
+// VM's last success; a policy shows its longest schedule gap and whether it is suspended. After a restart
+// the scrape-time gauges say the same, while the transition counter starts from nothing (it counts only
+// what the new process saw happen) — the semantics ADR 0080 documents.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi } from '@kubernetes/client-node';
@@ -87,6 +88,11 @@ t('a failed job and a recovery point are visible at /metrics, and the gauges sur
       sourceBackup: 'db-old', policyName: 'nightly', disks: [{ name: 'root', vaultDiskId: 'd', manifestId: 'm', type: 'Full', sizeBytes: 4096, storedBytes: 1234 }],
     },
   } });
+  // A suspended weekly policy selecting nothing: only its schedule and suspension show, as policy gauges.
+  await custom.createNamespacedCustomObject({ ...TRESOR, plural: 'backuppolicies', namespace: ctx.ns, body: {
+    apiVersion: 'tresor.io/v1alpha1', kind: 'BackupPolicy', metadata: { name: 'weekly' },
+    spec: { schedule: '0 3 * * 0', vmSelector: { matchLabels: { app: 'none' } }, vaultRef: { name: 'vault' }, retention: { keepLast: 3 }, suspend: true },
+  } });
   ctx.op = await startOperator(ctx);
   // The policy does not exist: the job fails terminally with PolicyNotFound, no pod involved.
   await custom.createNamespacedCustomObject({ ...TRESOR, plural: 'virtualmachinebackups', namespace: ctx.ns, body: {
@@ -105,6 +111,8 @@ t('a failed job and a recovery point are visible at /metrics, and the gauges sur
   const lastSuccess = value(failed, 'tresor_backup_last_success_timestamp_seconds', vm);
   assert.ok(lastSuccess !== undefined && lastSuccess > Date.parse(CAPTURED) / 1000, `last success from the recovery point: ${lastSuccess}`);
   assert.ok(value(failed, 'tresor_backup_protected_since_timestamp_seconds', vm), 'protected since the job was created');
+  assert.is(value(failed, 'tresor_backup_policy_max_interval_seconds', `namespace="${ctx.ns}",policy="weekly"`), 7 * 86_400);
+  assert.is(value(failed, 'tresor_backup_policy_suspended', `namespace="${ctx.ns}",policy="weekly"`), 1);
 
   await stopOperator(ctx.op);
   ctx.op = await startOperator(ctx);

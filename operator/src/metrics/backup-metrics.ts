@@ -7,7 +7,8 @@
 //    increase() on them, and the gauges for "is something wrong now".
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { Phases } from '../api/constants.ts';
-import type { RecoveryPointObject, VirtualMachineBackupObject } from '../api/types.ts';
+import type { BackupPolicyObject, RecoveryPointObject, VirtualMachineBackupObject } from '../api/types.ts';
+import { ScheduleGaps } from './policy-view.ts';
 import { countJobs, finished, jobKey, phaseOf, summarizeBackups, summarizePoints, uploadedBytes } from './backup-view.ts';
 
 /** Names of the backup metrics (snake_case, unit suffixes; counters end in _total). */
@@ -26,6 +27,8 @@ export const BACKUP_METRIC = Object.freeze({
   recoveryPoints: 'tresor_recovery_points',
   recoveryPointLatestTimestampSeconds: 'tresor_recovery_point_latest_timestamp_seconds',
   recoveryPointStoredBytes: 'tresor_recovery_point_stored_bytes',
+  policyMaxIntervalSeconds: 'tresor_backup_policy_max_interval_seconds',
+  policySuspended: 'tresor_backup_policy_suspended',
 });
 
 /** Label names of the backup metrics. */
@@ -35,6 +38,10 @@ export const BACKUP_LABEL = Object.freeze({ namespace: 'namespace', vm: 'vm', po
 export interface BackupMetricsSource {
   readonly backups: () => readonly VirtualMachineBackupObject[];
   readonly recoveryPoints: () => readonly RecoveryPointObject[];
+  /** BackupPolicies, for the per-policy gauges the missing-backup alert scales by (absent: no such gauges). */
+  readonly policies?: () => readonly BackupPolicyObject[];
+  /** Milliseconds since the epoch; schedule gaps are looked up from here. */
+  readonly now?: () => number;
 }
 
 /** Options of the backup metrics. */
@@ -112,6 +119,21 @@ function clusterGauges(reg: Registry, src: BackupMetricsSource): void {
   });
 }
 
+function policyGauges(reg: Registry, src: BackupMetricsSource): void {
+  const list = src.policies;
+  if (list === undefined) return;
+  const M = BACKUP_METRIC;
+  const gaps = new ScheduleGaps();
+  const now = src.now ?? Date.now;
+  const facts = (): ReturnType<ScheduleGaps['facts']>[] => list().map((p) => gaps.facts(p, now()));
+  scrapeGauge(reg, { name: M.policyMaxIntervalSeconds, help: 'Longest time the policy\'s schedule leaves between two runs (the missing-backup alert adds a grace period to it).', labels: [L.namespace, L.policy] }, (set) => {
+    for (const f of facts()) if (f.maxIntervalSeconds !== undefined) set({ namespace: f.namespace, policy: f.policy }, f.maxIntervalSeconds);
+  });
+  scrapeGauge(reg, { name: M.policySuspended, help: '1 while the policy is suspended (no new backups are expected), else 0.', labels: [L.namespace, L.policy] }, (set) => {
+    for (const f of facts()) set({ namespace: f.namespace, policy: f.policy }, f.suspended ? 1 : 0);
+  });
+}
+
 /**
  * Registers the backup metrics on `registry`: scrape-time gauges read `backups()` and
  * `recoveryPoints()`; the returned `observe` feeds the transition counters (wire it to the informer).
@@ -121,6 +143,7 @@ export function createBackupMetrics(opts: BackupMetricsOptions): BackupMetrics {
   const M = BACKUP_METRIC;
   vmGauges(reg, opts);
   clusterGauges(reg, opts);
+  policyGauges(reg, opts);
   const registers = [reg];
   const failures = new Counter({ name: M.jobFailuresTotal, help: 'Backup jobs this process saw turn Failed, by reason (resets when the operator restarts).', labelNames: [...VM_LABELS, L.reason], registers });
   const successes = new Counter({ name: M.jobSuccessesTotal, help: 'Backup jobs this process saw turn Succeeded (resets when the operator restarts).', labelNames: VM_LABELS, registers });

@@ -79,8 +79,8 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
     name: 'virtualmachinebackup', store: informer, reconcile: backups.reconcile, workers: cfg.workers, metrics, log,
   });
   enqueueOnChange(informer, (k) => controller.enqueue(k));
-  const backupMetrics = wireBackupMetrics({ kubeConfig: kc, namespace: cfg.namespace, metrics, log, backups: informer });
   const policies = wirePolicyControllers({ kc, namespace: cfg.namespace, workers: cfg.workers, metrics, log: jsonLogger('policy-controller', cfg.verbose), events, jobs: informer, pods: cfg.pods });
+  const backupMetrics = wireBackupMetrics({ kubeConfig: kc, namespace: cfg.namespace, metrics, log, backups: informer, shared: policies.informers });
   const lease = cfg.leaseNamespace ? new HolderTrackingLease(coordinationLeaseApi(kc, cfg.leaseNamespace, 'tresor-operator'), cfg.executorId) : undefined;
   const takeover: ManagedController = {
     name: 'workflow-takeover',
