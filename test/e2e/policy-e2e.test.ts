@@ -111,6 +111,10 @@ t('a policy on every minute backs up exactly the 2 selected VMs, and its status 
   }, 120_000);
   assert.is(ready(p), 'True/Active');
   assert.ok(p.status?.nextScheduleTime && p.status.lastScheduleTime, JSON.stringify(p.status));
+  await eventually('the vault counts the recovery points', async () => {
+    const v = (await custom.getNamespacedCustomObject({ ...TRESOR, plural: 'backupvaults', namespace: ctx.ns, name: 'vault' })) as BackupVaultObject;
+    return (v.status?.recoveryPoints ?? 0) >= 2 ? true : undefined;
+  }, 60_000);
   const ev = await core.listNamespacedEvent({ namespace: ctx.ns, fieldSelector: `involvedObject.name=${POLICY}` });
   assert.ok(ev.items.some((e) => e.reason === 'BackupScheduled'), ev.items.map((e) => e.reason).join(','));
 });

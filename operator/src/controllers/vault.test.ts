@@ -6,11 +6,12 @@ import type { StatusApi } from '../runtime/status.ts';
 import type { VaultCheck } from '../vaults/probe.ts';
 import { VaultController } from './vault.ts';
 
-function harness(checks: VaultCheck[]): { ctl: VaultController; store: { status: BackupVaultStatus | undefined }; events: string[]; calls: { n: number }; clock: { ms: number } } {
+function harness(checks: VaultCheck[]): { ctl: VaultController; store: { status: BackupVaultStatus | undefined }; events: string[]; calls: { n: number }; clock: { ms: number }; points: { n: number } } {
   const store: { status: BackupVaultStatus | undefined } = { status: undefined };
   const events: string[] = [];
   const calls = { n: 0 };
   const clock = { ms: Date.parse('2026-11-27T03:00:00Z') };
+  const points = { n: 0 };
   const status: StatusApi<BackupVaultStatus> = {
     read: async () => ({ resourceVersion: '1', generation: 3, status: store.status }),
     patchStatus: async (_r, _rv, patch) => {
@@ -20,10 +21,11 @@ function harness(checks: VaultCheck[]): { ctl: VaultController; store: { status:
   const ctl = new VaultController({
     check: async () => checks[Math.min(calls.n++, checks.length - 1)]!,
     status,
+    countPoints: () => points.n,
     events: { normal: async (_o, r, m) => void events.push(`Normal ${r} ${m}`), warning: async (_o, r, m) => void events.push(`Warning ${r} ${m}`) },
     now: () => clock.ms,
   });
-  return { ctl, store, events, calls, clock };
+  return { ctl, store, events, calls, clock, points };
 }
 
 const vault = (generation = 3, annotations?: Record<string, string>): BackupVaultObject =>
@@ -50,6 +52,11 @@ test('the status write coming back as an event does not check again; time, a new
   const again = await h.ctl.reconcile(vault(), ctx);
   assert.is(h.calls.n, 1);
   assert.equal(again, { kind: 'requeue', afterMs: 4 * 60_000 });
+  h.points.n = 3;
+  await h.ctl.reconcile(vault(), ctx);
+  assert.is(h.calls.n, 1, 'a new recovery point refreshes the count without a check');
+  assert.is(h.store.status?.recoveryPoints, 3);
+  assert.is(h.store.status?.lastCheckedTime, '2026-11-27T03:00:00Z');
   await h.ctl.reconcile(vault(4), ctx);
   assert.is(h.calls.n, 2);
   await h.ctl.reconcile(vault(4, { 'tresor.io/check-requested': 'now' }), ctx);

@@ -1,6 +1,6 @@
 // The BackupVault controller: checks each vault in-process (operator/src/vaults/probe.ts, ADR 0070) and
 // writes the Ready condition with a specific reason and a message that says what to fix, the backend,
-// the vault's id and format, and when it last reached the vault. It checks again on every spec change,
+// the vault's id and format, when it last reached the vault, and how many recovery points it holds. It checks again on every spec change,
 // on the annotation tresor.io/check-requested, and periodically: often while the vault is not Ready (so a
 // fixed Secret or bucket shows up within a minute without watching Secrets), rarely while it is.
 import { Annotations, ConditionTypes } from '../api/constants.ts';
@@ -32,12 +32,15 @@ export interface VaultControllerDeps {
   readonly now?: () => number;
   readonly readyRecheckMs?: number;
   readonly notReadyRecheckMs?: number;
+  /** Recovery points stored in the vault (from the RecoveryPoint cache), for status.recoveryPoints. */
+  readonly countPoints?: (namespace: string, vault: string) => number;
 }
 
 interface LastCheck {
   readonly fingerprint: string;
   readonly atMs: number;
   readonly ok: boolean;
+  readonly check: VaultCheck;
 }
 
 /** What makes a cached check stale besides time: a new generation or a new check request. */
@@ -82,13 +85,16 @@ export class VaultController {
     const now = this.deps.now ?? Date.now;
     const uid = vault.metadata.uid ?? `${vault.metadata.namespace}/${vault.metadata.name}`;
     const fingerprint = checkFingerprint(vault);
-    const prev = this.last.get(uid);
-    if (prev && prev.fingerprint === fingerprint) {
-      // Our own status write comes back as an update event: answer it from memory, not with another check.
-      const due = prev.atMs + this.interval(prev.ok) - now();
-      if (due > 0) return requeueAfter(due);
+    let entry = this.last.get(uid);
+    // Our own status write comes back as an update event, and a recovery point change wakes the vault
+    // too: those passes reuse the last check from memory and only refresh the count.
+    if (!entry || entry.fingerprint !== fingerprint || entry.atMs + this.interval(entry.ok) <= now()) {
+      const check = await this.deps.check(vault, ctx.signal);
+      entry = { fingerprint, atMs: now(), ok: check.status === 'True', check };
+      this.last.set(uid, entry);
     }
-    const check = await this.deps.check(vault, ctx.signal);
+    const { check, atMs } = entry;
+    const points = this.deps.countPoints?.(vault.metadata.namespace ?? '', vault.metadata.name!);
     // Compare with the status as freshly read by the writer, not the cache (which may predate our last write).
     let before: Condition | undefined;
     await writeStatus({
@@ -96,12 +102,12 @@ export class VaultController {
       ref: { namespace: vault.metadata.namespace, name: vault.metadata.name! },
       mutate: (cur) => {
         before = findCondition(cur.status?.conditions as Condition[] | undefined, ConditionTypes.Ready);
-        return vaultStatus(cur.status, check, cur.generation, now());
+        const next = vaultStatus(cur.status, check, cur.generation, atMs);
+        return points === undefined ? next : { ...next, recoveryPoints: points };
       },
     });
-    this.last.set(uid, { fingerprint, atMs: now(), ok: check.status === 'True' });
     await this.report(vault, check, before);
-    return requeueAfter(this.interval(check.status === 'True'));
+    return requeueAfter(Math.max(1_000, atMs + this.interval(entry.ok) - now()));
   };
 
   private interval(ok: boolean): number {

@@ -128,7 +128,7 @@ function corePodApi(kc: KubeConfig): CheckPodApi {
  * The BackupVault controller over the real API: Secrets read by name, S3 checked in-process, a
  * filesystem vault by a check pod when pod settings are given (else Ready/NotVerified).
  */
-export function newVaultController(o: { kc: KubeConfig; events: VaultEvents; log?: Logger; notReadyRecheckMs?: number; pods?: PodSettings }): VaultController {
+export function newVaultController(o: { kc: KubeConfig; events: VaultEvents; log?: Logger; notReadyRecheckMs?: number; pods?: PodSettings; countPoints?: (ns: string, vault: string) => number }): VaultController {
   const secrets = coreSecretReader(o.kc);
   const podDeps = o.pods ? { pods: corePodApi(o.kc), settings: o.pods } : undefined;
   const checkFilesystem = podDeps ? { checkFilesystem: (v: BackupVaultObject, signal?: AbortSignal) => checkWithPod(v, podDeps, signal) } : {};
@@ -138,6 +138,7 @@ export function newVaultController(o: { kc: KubeConfig; events: VaultEvents; log
     events: o.events,
     ...(o.log ? { log: o.log } : {}),
     ...(o.notReadyRecheckMs !== undefined ? { notReadyRecheckMs: o.notReadyRecheckMs } : {}),
+    ...(o.countPoints ? { countPoints: o.countPoints } : {}),
   });
 }
 
@@ -148,7 +149,8 @@ export function wirePolicyControllers(input: PolicyWiringInput): PolicyWiring {
   const vaults = informer<BackupVaultObject>(input, tresor('backupvaults', Kinds.BackupVault));
   const points = informer<RecoveryPointObject>(input, tresor('recoverypoints', Kinds.RecoveryPoint));
   const vms = informer<KubernetesObject>(input, { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines', kind: 'VirtualMachine' });
-  const vaultCtl = newVaultController({ kc, events, log, ...(input.pods ? { pods: input.pods } : {}) });
+  const countPoints = (ns: string, vault: string): number => points.list(ns).filter((p) => p.spec.vaultRef.name === vault && !p.metadata.deletionTimestamp).length;
+  const vaultCtl = newVaultController({ kc, events, log, countPoints, ...(input.pods ? { pods: input.pods } : {}) });
   const policyCtl = new PolicyController({
     cache: cacheOf(vaults, vms, input.jobs, points),
     api: policyApi(kc),
@@ -160,6 +162,7 @@ export function wirePolicyControllers(input: PolicyWiringInput): PolicyWiring {
   const policyController = new Controller<BackupPolicyObject>({ name: 'backuppolicy', store: policies, reconcile: policyCtl.reconcile, workers: input.workers, metrics, log });
   enqueueOnChange(vaults, (k) => vaultController.enqueue(k));
   vaults.on('delete', (v) => vaultCtl.forget(v.metadata.uid));
+  enqueueOnChange(points, (k) => vaultController.enqueue(k), (p) => [`${p.metadata.namespace}/${p.spec.vaultRef.name}`]);
   enqueueOnChange(policies, (k) => policyController.enqueue(k));
   const policiesIn = (ns: string | undefined, pick: (p: BackupPolicyObject) => boolean = () => true): string[] => policies.list(ns).filter(pick).map((p) => keyOf(p));
   enqueueOnChange(vms, (k) => policyController.enqueue(k), (vm) => policiesIn(vm.metadata?.namespace));
