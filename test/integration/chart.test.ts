@@ -256,10 +256,10 @@ p('promtool test rules: failed, missing and operator-down alerts fire when they 
   assert.match(out, 'SUCCESS');
 });
 
-p('a per-policy override: a weekly VM 27 h without a backup does not page, 171 h does; nightly VMs keep 26 h', () => {
+p('a per-policy override decides over the schedule: weekly VM with a 100 h override pages at 101 h (the schedule would allow 170 h); nightly VMs at 26 h', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tresor-rules-'));
   try {
-    writeFileSync(join(dir, 'rules.yaml'), stringify(renderedRules({ 'alerts.backupMissing.overrides': [{ policy: 'weekly', maxAgeHours: 170 }], 'alerts.backupMissing.for': '0m' })));
+    writeFileSync(join(dir, 'rules.yaml'), stringify(renderedRules({ 'alerts.backupMissing.overrides': [{ policy: 'weekly', maxAgeHours: 100 }], 'alerts.backupMissing.for': '0m' })));
     const series = (vm: string, policy: string): Record<string, string> => ({ series: `tresor_backup_last_success_timestamp_seconds{namespace="prod",vm="${vm}",policy="${policy}"}`, values: '0+0x200' });
     const alert = (vm: string, policy: string): Record<string, unknown> => ({ exp_labels: { severity: 'critical', namespace: 'prod', vm, policy } });
     const tests = {
@@ -267,10 +267,15 @@ p('a per-policy override: a weekly VM 27 h without a backup does not page, 171 h
       evaluation_interval: '1m',
       tests: [{
         interval: '1h',
-        input_series: [series('w', 'weekly'), series('n', 'nightly')],
+        input_series: [
+          series('w', 'weekly'), series('n', 'nightly'),
+          { series: 'tresor_backup_policy_max_interval_seconds{namespace="prod",policy="nightly"}', values: '86400+0x200' },
+          { series: 'tresor_backup_policy_max_interval_seconds{namespace="prod",policy="weekly"}', values: '604800+0x200' },
+        ],
         alert_rule_test: [
           { eval_time: '27h', alertname: 'TresorBackupMissing', exp_alerts: [alert('n', 'nightly')] },
-          { eval_time: '171h', alertname: 'TresorBackupMissing', exp_alerts: [alert('n', 'nightly'), alert('w', 'weekly')] },
+          { eval_time: '99h', alertname: 'TresorBackupMissing', exp_alerts: [alert('n', 'nightly')] },
+          { eval_time: '101h', alertname: 'TresorBackupMissing', exp_alerts: [alert('n', 'nightly'), alert('w', 'weekly')] },
         ],
       }],
     };

@@ -22,23 +22,24 @@ groups:
       {{- if $a.backupMissing.enabled }}
       {{- $sels := list }}
       {{- range $a.backupMissing.overrides }}{{ $sels = append $sels (include "tresor.overrideSelector" .) }}{{ end }}
+      {{- $suspended := "unless on (namespace, policy) (max by (namespace, policy) (tresor_backup_policy_suspended) == 1)" }}
       - alert: TresorBackupMissing
-        expr: (time() - ({{ include "tresor.lastSuccessOrSince" "" }})) > {{ mul (int $a.backupMissing.maxAgeHours) 3600 }}{{ range $sels }} unless on (namespace, policy) ({{ include "tresor.lastSuccessOrSince" . }}){{ end }}
+        expr: (time() - ({{ include "tresor.lastSuccessOrSince" "{policy!=\"\"}" }})) > on (namespace, policy) group_left () (max by (namespace, policy) (tresor_backup_policy_max_interval_seconds) + {{ mul (int $a.backupMissing.graceHours) 3600 }}) {{ $suspended }}{{ range $sels }} unless on (namespace, policy) ({{ include "tresor.lastSuccessOrSince" . }}){{ end }}
         for: {{ $a.backupMissing.for }}
         labels:
           severity: {{ $a.backupMissing.severity }}
         annotations:
-          summary: {{ printf "No successful backup of VM {{ $labels.namespace }}/{{ $labels.vm }} for more than %v h" $a.backupMissing.maxAgeHours | quote }}
-          description: {{`VirtualMachine {{ $labels.namespace }}/{{ $labels.vm }} (policy "{{ $labels.policy }}") has no successful backup or recovery point for {{ $value | humanizeDuration }}. Check the policy's schedule and the newest jobs.`}}
+          summary: {{`No recent successful backup of VM {{ $labels.namespace }}/{{ $labels.vm }}`}}
+          description: {{ printf "VirtualMachine {{ $labels.namespace }}/{{ $labels.vm }} (policy \"{{ $labels.policy }}\") has had no successful backup or recovery point for {{ $value | humanizeDuration }}: longer than its schedule leaves between two runs plus %v h. Check the policy's status and the newest jobs." $a.backupMissing.graceHours | quote }}
       {{- range $i, $o := $a.backupMissing.overrides }}
       - alert: TresorBackupMissing
-        expr: (time() - ({{ include "tresor.lastSuccessOrSince" (index $sels $i) }})) > {{ mul (int $o.maxAgeHours) 3600 }}
+        expr: (time() - ({{ include "tresor.lastSuccessOrSince" (index $sels $i) }})) > {{ mul (int $o.maxAgeHours) 3600 }} {{ $suspended }}
         for: {{ $a.backupMissing.for }}
         labels:
           severity: {{ $a.backupMissing.severity }}
         annotations:
-          summary: {{ printf "No successful backup of VM {{ $labels.namespace }}/{{ $labels.vm }} for more than %v h" $o.maxAgeHours | quote }}
-          description: {{`VirtualMachine {{ $labels.namespace }}/{{ $labels.vm }} (policy "{{ $labels.policy }}") has no successful backup or recovery point for {{ $value | humanizeDuration }}. Check the policy's schedule and the newest jobs.`}}
+          summary: {{`No recent successful backup of VM {{ $labels.namespace }}/{{ $labels.vm }}`}}
+          description: {{ printf "VirtualMachine {{ $labels.namespace }}/{{ $labels.vm }} (policy \"{{ $labels.policy }}\") has had no successful backup or recovery point for {{ $value | humanizeDuration }}: longer than %v h. Check the policy's status and the newest jobs." $o.maxAgeHours | quote }}
       {{- end }}
       {{- end }}
   - name: tresor.operator
