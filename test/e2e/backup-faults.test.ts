@@ -58,10 +58,10 @@ t.before(async (ctx) => {
   Object.assign(ctx, await setupEnv('backup-faults'));
   state.executor = `faults-${uniqueSuffix()}`;
   state.op = await startOperator(operatorEnv(ctx, state.executor));
-  // Transfers limited to 2 MiB/s per disk: 8 MiB of random data keeps each transfer pod busy for ~4 s.
+  // Transfers limited to 1 MB/s per disk: 8 MiB of random data keeps each transfer pod busy for ~8 s.
   await custom.createNamespacedCustomObject({ ...TRESOR, plural: 'backuppolicies', namespace: ctx.ns, body: {
     apiVersion: 'tresor.io/v1alpha1', kind: 'BackupPolicy', metadata: { name: 'slow' },
-    spec: { schedule: '0 3 * * *', vmSelector: { matchLabels: { app: 'none' } }, vaultRef: { name: 'vault' }, retention: { keepLast: 3 }, suspend: true, transfer: { bandwidthLimit: '2M' } },
+    spec: { schedule: '0 3 * * *', vmSelector: { matchLabels: { app: 'none' } }, vaultRef: { name: 'vault' }, retention: { keepLast: 3 }, suspend: true, transfer: { bandwidthLimit: '1M' } },
   } });
 });
 
@@ -94,7 +94,9 @@ t('SIGKILL during the transfers: the restarted operator adopts the transfer pods
   await slowVm(ctx, 'xferkill');
   const rec = recordTransfers(ctx, 'xferkill-1');
   await createJob(ctx, 'xferkill-1', { vmName: 'xferkill', policyRef: { name: 'slow' } });
-  await waitForPod(ctx, 'xferkill-1', 'transfer');
+  // Both pods exist before the kill: on a loaded machine the restart can take longer than one transfer,
+  // and a pod created only after it could not overlap the other (CI saw exactly that).
+  await eventually('both transfer pods of xferkill-1', async () => ((await podsWithRole(ctx, 'xferkill-1', 'transfer')).length === 2 ? true : undefined), 120_000);
   await kill9(state.op!);
   state.op = await startOperator(operatorEnv(ctx, state.executor));
   await assertConverged(ctx, 'xferkill-1');
