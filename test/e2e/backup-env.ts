@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, type CoreV1Event } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, type CoreV1Event } from '@kubernetes/client-node';
 import * as assert from 'uvu/assert';
 import { installCrds } from '../../operator/src/api/install.ts';
 import type { VirtualMachineBackupObject } from '../../operator/src/api/types.ts';
@@ -89,6 +89,22 @@ export async function setupEnv(prefix: string): Promise<Ctx> {
   return ctx;
 }
 
+const TRESOR_PLURALS = ['virtualmachinebackups', 'virtualmachinerestores', 'recoverypoints', 'backuppolicies', 'backupvaults'];
+
+/**
+ * The suites stop their operator before tearing down, so nothing would release Tresor's finalizers and
+ * the namespace would stay Terminating in a shared environment: release them here, as a test's last act.
+ */
+async function releaseTresorFinalizers(ns: string): Promise<void> {
+  for (const plural of TRESOR_PLURALS) {
+    const list = (await custom.listNamespacedCustomObject({ ...TRESOR, plural, namespace: ns }).catch(() => ({ items: [] }))) as { items: Array<{ metadata: { name: string; finalizers?: string[] } }> };
+    for (const o of list.items.filter((i) => i.metadata.finalizers?.length)) {
+      await custom.patchNamespacedCustomObject({ ...TRESOR, plural, namespace: ns, name: o.metadata.name, body: { metadata: { finalizers: null } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch)).catch(() => undefined);
+    }
+  }
+}
+
 /** Removes what setupEnv created. */
 export async function teardownEnv(ctx: Ctx): Promise<void> {
   // E2E_KEEP=1 leaves the namespace, agent state and bucket for a post-mortem (the agent still stops).
@@ -97,7 +113,12 @@ export async function teardownEnv(ctx: Ctx): Promise<void> {
     await ctx.agent?.stop();
     return;
   }
-  if (ctx.ns) await deleteNamespace(ctx.ns);
+  if (ctx.ns) {
+    await deleteNamespace(ctx.ns);
+    await releaseTresorFinalizers(ctx.ns);
+    // The agent still runs meanwhile: it releases the VolumeSnapshots' finalizers as it deletes their bytes.
+    await eventually(`namespace ${ctx.ns} to go`, () => core.readNamespace({ name: ctx.ns }).then(() => undefined, () => true), 60_000).catch(() => undefined);
+  }
   await ctx.agent?.stop();
   if (ctx.bucket) await deleteBucket(ctx.bucket).catch(() => undefined);
   if (ctx.tmp) rmSync(ctx.tmp, { recursive: true, force: true });
