@@ -6,7 +6,7 @@ export interface SuiteResult {
   readonly passed: number;
   readonly failed: number;
   readonly skipped: number;
-  /** False when the file crashed, timed out, or a hook threw (uvu then reports Total > Passed + Skipped). */
+  /** False when the file crashed, timed out, or a hook threw (uvu then reports Total > Passed with exit 0). */
   readonly complete: boolean;
 }
 
@@ -27,11 +27,13 @@ export function parseSummary(file: string, output: string, code: number | null, 
   if (total === undefined || passed === undefined) {
     return { file, passed: 0, failed: 1, skipped: 0, complete: false };
   }
-  const missing = Math.max(0, total - passed - skipped);
-  // uvu exits 1 when a test failed; the failures are exactly the tests that did not pass or skip.
+  // uvu's Total counts the tests it ran; skipped ones are not in it. So the failures are exactly the
+  // tests that ran and did not pass (subtracting Skipped as well would hide a failure behind a skip).
+  const missing = Math.max(0, total - passed);
   // With exit 0 and tests missing, a hook threw and uvu hid it: count them failed and flag the suite.
   const complete = !timedOut && code !== null && (code !== 0 || missing === 0) && total > 0;
-  const failed = complete ? missing : Math.max(missing, 1);
+  // A non-zero exit with every test passed (a crash after the summary) still fails the suite.
+  const failed = complete && !(code !== 0 && missing === 0) ? missing : Math.max(missing, 1);
   return { file, passed, failed, skipped, complete };
 }
 

@@ -29,6 +29,17 @@ test('a failing test counts as failed, suite still complete', () => {
   assert.equal(r, { file: 'case', passed: 1, failed: 1, skipped: 0, complete: true });
 });
 
+test('a failure next to a skipped test is still a failure (uvu leaves skipped tests out of Total)', () => {
+  const r = runSuite(`const s = suite('fs'); s('a', () => {}); s('b', () => { assert.ok(false); }); s.skip('c', () => {}); s.skip('d', () => {}); s.run();`);
+  assert.equal(r, { file: 'case', passed: 1, failed: 1, skipped: 2, complete: true });
+});
+
+test('an exit code other than 0 after all tests passed still fails the suite', () => {
+  const r = runSuite(`const s = suite('late'); s('a', () => {}); s.after(() => { setTimeout(() => process.exit(4), 50); }); s.run();`);
+  assert.is(r.passed, 1);
+  assert.is(r.failed, 1);
+});
+
 test('a throwing before hook, which uvu reports with exit 0, is incomplete and failed', () => {
   const r = runSuite(`const s = suite('h'); s.before(() => { throw new Error('boom'); }); s('a', () => {}); s('b', () => {}); s.run();`);
   assert.is(r.complete, false);
