@@ -133,6 +133,8 @@ t('a policy demanding ApplicationConsistent fails the job with ConsistencyNotMet
   const j = await backup(ctx, 'strict-1', { vmName: 'noagent', policyRef: { name: 'strict' } });
   assert.is(j.status?.phase, 'Failed');
   assert.is(cond(j, 'Succeeded'), 'False/ConsistencyNotMet');
+  assert.is(cond(j, 'SnapshotTaken'), 'False/ConsistencyNotMet', 'the step under way is closed with the reason, not left Pending');
+  assert.is(cond(j, 'SnapshotDeleted'), 'True/Completed');
   assert.match(j.status?.conditions?.find((c) => c.type === 'Succeeded')?.message ?? '', /ApplicationConsistent/);
   await noLeftovers(ctx, 'strict-1');
 });

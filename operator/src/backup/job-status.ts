@@ -90,10 +90,18 @@ export function succeeded(keptSnapshots: boolean, nowIso: string): JobStatusUpda
   };
 }
 
-/** The job failed: the summary condition says why, in words a person can act on. */
-export function failed(reason: string, message: string, nowIso: string, extra: Record<string, unknown> = {}): JobStatusUpdate {
+/**
+ * The job failed: the summary condition says why, in words a person can act on. The step that was under
+ * way (`openStep`) is closed with the same reason instead of staying Pending/InProgress, and since every
+ * failure path cleans up first, SnapshotDeleted says the snapshots and temporary PVCs are gone.
+ */
+export function failed(reason: string, message: string, nowIso: string, openStep?: string): JobStatusUpdate {
   return {
-    fields: { phase: 'Failed', completionTime: nowIso, ...extra },
-    conditions: [cond(C.Succeeded, 'False', reason, message)],
+    fields: { phase: 'Failed', completionTime: nowIso },
+    conditions: [
+      cond(C.Succeeded, 'False', reason, message),
+      ...(openStep ? [cond(openStep, 'False', reason, `did not complete: ${message}`)] : []),
+      cond(C.SnapshotDeleted, 'True', R.Completed, 'snapshots and temporary PVCs deleted after the failure'),
+    ],
   };
 }

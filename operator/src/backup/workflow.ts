@@ -3,7 +3,7 @@
 // Each step calls an idempotent BackupCluster method, so a crash at any line re-runs at most the step
 // that was in flight, and that step adopts the children it had already created.
 import { DBOS } from '@dbos-inc/dbos-sdk';
-import { Reasons } from '../api/constants.ts';
+import { ConditionTypes, Reasons } from '../api/constants.ts';
 import { checkRequirement, decideConsistency, planSnapshot } from './consistency.ts';
 import * as S from './job-status.ts';
 import type { BackupCluster, DiskTransferResult, JobObservation, JobRef, TransferOutcome, VmDisk } from './ports.ts';
@@ -64,9 +64,9 @@ export function registerBackupWorkflows(cluster: BackupCluster, limits: BackupLi
     { name: 'tresor.backup.snapshot' },
   );
 
-  async function fail(job: JobRef, reason: string, message: string, keepSnapshots = false): Promise<JobResult> {
-    await step('cleanup-after-failure', () => cluster.cleanup(job, { keepSnapshots }));
-    await write(job, 'failed', S.failed(reason, message, await now()));
+  async function fail(job: JobRef, reason: string, message: string, openStep: string): Promise<JobResult> {
+    await step('cleanup-after-failure', () => cluster.cleanup(job, { keepSnapshots: false }));
+    await write(job, 'failed', S.failed(reason, message, await now(), openStep));
     return { phase: 'Failed', reason, message };
   }
 
@@ -91,13 +91,13 @@ export function registerBackupWorkflows(cluster: BackupCluster, limits: BackupLi
       await write(job, 'started', S.started(obs, await now()));
       const plan = planSnapshot(obs.guest);
       const before = checkRequirement(plan.best, obs.required);
-      if (before) return fail(job, before.reason, before.message);
+      if (before) return fail(job, before.reason, before.message, ConditionTypes.SnapshotTaken);
 
       const snapHandle = await DBOS.startWorkflow(snapshotWorkflow, { workflowID: `${job.uid}-snapshot`, queueName: QUEUES.freezes })(job, obs, plan);
       const snap = await snapHandle.getResult();
       const consistency = decideConsistency(obs.guest, snap);
       const after = checkRequirement(consistency, obs.required);
-      if (after) return fail(job, after.reason, after.message);
+      if (after) return fail(job, after.reason, after.message, ConditionTypes.SnapshotTaken);
       await write(job, 'snapshot', S.snapshotTaken(consistency, snap.snapshots));
 
       const transfers = await transferAll(job, obs);
@@ -106,7 +106,7 @@ export function registerBackupWorkflows(cluster: BackupCluster, limits: BackupLi
       if (bad.length > 0) {
         const msg = bad.map((t) => `${t.disk.name}: ${t.outcome.ok ? '' : t.outcome.message} (after ${t.attempts} attempt(s))`).join('; ');
         await write(job, 'disks-failed', { fields: { disks }, conditions: [] });
-        return fail(job, Reasons.TransferFailed, `disk transfer failed: ${msg}`);
+        return fail(job, Reasons.TransferFailed, `disk transfer failed: ${msg}`, ConditionTypes.DataTransferred);
       }
 
       const snapshotOf = new Map(snap.snapshots.map((s) => [s.disk, s.snapshotName]));
