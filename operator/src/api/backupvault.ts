@@ -131,7 +131,9 @@ export const BackupVault: KindDefinition = {
   description:
     'BackupVault is where Tresor stores backup data: S3-compatible object storage or a filesystem, ' +
     'encrypted with a key from a Secret, optionally locked against deletion. Summary condition: Ready ' +
-    `(reasons ${Reasons.VaultReady}, ${Reasons.VaultUnreachable}, ${Reasons.VaultUninitialized}, ${Reasons.CredentialsMissing}, ${Reasons.KeySecretMissing}, ${Reasons.WrongKey}).`,
+    `(reasons ${Reasons.VaultReady}, ${Reasons.VaultUnreachable}, ${Reasons.VaultUninitialized}, ${Reasons.BucketNotFound}, ` +
+    `${Reasons.CredentialsMissing}, ${Reasons.CredentialsRejected}, ${Reasons.KeySecretMissing}, ${Reasons.KeyInvalid}, ${Reasons.WrongKey}, ` +
+    `${Reasons.VaultUnsupported}, ${Reasons.NotVerified}).`,
   spec: BackupVaultSpec,
   status: BackupVaultStatus,
   printerColumns: [

@@ -10,7 +10,7 @@ const Target = obj(
   {
     newVMName: Type.Optional(label('Create a new VirtualMachine with this name from the captured spec, with new disks; it must not exist.')),
     inPlace: Type.Optional(
-      bool('Replace the disks of the original VirtualMachine (it is stopped first, and its old PVCs are kept under new names).'),
+      bool('Put restored disks under the original VirtualMachine: it is stopped, each disk is restored into a new PVC and the VM\'s volumes are switched to them; the old PVCs are kept untouched under their own names.'),
     ),
   },
   {
