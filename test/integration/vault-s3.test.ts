@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { backupDisk } from '../../operator/src/mover/backup.ts';
 import { changeBlocks, imageKinds, sameBytes, tempDir, writeImage } from '../../operator/src/mover/fixtures.ts';
 import { restoreDisk } from '../../operator/src/mover/restore.ts';
+import { forgetBackup } from '../../operator/src/vault/forget.ts';
 import { gcVault } from '../../operator/src/vault/gc.ts';
 import { manifestKey } from '../../operator/src/vault/manifest.ts';
 import { storeFromUrl } from '../../operator/src/vault/location.ts';
@@ -137,6 +138,25 @@ test('the CLI backs up to and restores from an s3:// vault; a wrong key and an u
   const u = run(['vault', 'verify', '--vault', `s3://${bucket}/x?endpoint=http://127.0.0.1:9`, '--key-file', keyFile]);
   assert.is(u.code, 1);
   assert.match(u.err, /cannot reach vault s3:\/\//);
+});
+
+test('forget on S3 removes only the parent\'s manifest; the child restores byte for byte after GC; the lock refuses', async () => {
+  const src = join(dir, 'forget.img');
+  await writeImage(src, 6 * MiB, [{ offset: 0, length: 6 * MiB, fill: 'random' }]);
+  const full = await backupDisk({ vault, source: src, diskId: 'forget' });
+  await changeBlocks(src, 6 * MiB, MiB, 1);
+  const inc = await backupDisk({ vault, source: src, diskId: 'forget', parent: 'auto' });
+  assert.is((await forgetBackup(vault, 'forget', inc.backupId, { retentionLockDays: 1 })).outcome, 'locked');
+  assert.is((await forgetBackup(vault, 'forget', full.backupId)).outcome, 'forgotten');
+  assert.is((await forgetBackup(vault, 'forget', full.backupId)).outcome, 'absent');
+  assert.equal(await vault.listBackups('forget'), [inc.backupId]);
+  const gc = await gcVault(vault, { graceMs: 0 });
+  assert.not.ok(gc.deferred);
+  assert.ok(gc.blocksDeleted >= 1, 'gc reclaimed nothing of the forgotten backup');
+  const out = join(dir, 'forget.out');
+  await restoreDisk({ vault, diskId: 'forget', backupId: inc.backupId, target: out });
+  assert.ok(await sameBytes(src, out));
+  assert.ok((await verifyVault(vault, {})).ok);
 });
 
 test.run();

@@ -1,4 +1,4 @@
-// `tresor` command line: vault init|verify|gc, disk backup|restore|list. Used by the transfer and restore pods and by people.
+// `tresor` command line: vault init|verify|gc|forget, disk backup|restore|list. Used by the transfer and restore pods and by people.
 import { access } from 'node:fs/promises';
 import { readChangedBlocks } from '../mover/changed-blocks.ts';
 import { parseSize } from '../mover/limits.ts';
@@ -14,6 +14,9 @@ const USAGE = `usage: tresor <group> <command> [options]
   tresor vault check   --vault URL --key-file FILE [--json]   (opens the vault and checks the key; reads nothing else)
   tresor vault verify  --vault URL --key-file FILE [--read-data] [--repair] [--json]
   tresor vault gc      --vault URL --key-file FILE [--grace 1h] [--allow-empty] [--dry-run] [--json]
+  tresor vault forget  --vault URL --key-file FILE --disk-id ID --backup ID [--retention-lock-days N] [--json]
+                       (removes one backup's manifest; GC reclaims its blocks later. Exit 3: refused for now,
+                        by the retention lock or a backup of the disk in flight; try again later)
   tresor disk backup   --vault URL --key-file FILE --source PATH --disk-id ID
                        [--parent ID|auto|none] [--changed-blocks FILE] [--concurrency N]
                        [--bandwidth 50M] [--progress] [--progress-events] [--json]
@@ -88,6 +91,17 @@ async function vaultGc(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function vaultForget(argv: string[]): Promise<number> {
+  const o = parseOptions(argv, [...COMMON, 'disk-id', 'backup', 'retention-lock-days']);
+  const days = optional(o, 'retention-lock-days');
+  const { forgetBackup } = await import('../vault/forget.ts');
+  const r = await forgetBackup(await openVault(o), required(o, 'disk-id'), required(o, 'backup'), {
+    retentionLockDays: days && days !== '0' ? parseCount(days, 'retention-lock-days') : 0,
+  });
+  print(o, r, `${r.outcome}: ${r.reason}`);
+  return r.outcome === 'forgotten' || r.outcome === 'absent' ? 0 : 3;
+}
+
 /** The progress sinks the options ask for, and how to close them once the transfer ended. */
 async function progressSinks(o: Opts): Promise<{ sink: ProgressSink | undefined; close(): Promise<void> }> {
   const reporter = o['progress-events'] ? (await import('./progress-events.ts')).podProgressReporter(process.env) : undefined;
@@ -158,6 +172,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   'vault check': vaultCheck,
   'vault verify': vaultVerify,
   'vault gc': vaultGc,
+  'vault forget': vaultForget,
   'disk backup': diskBackup,
   'disk restore': diskRestore,
   'disk list': diskList,
