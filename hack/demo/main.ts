@@ -35,7 +35,7 @@ const apply = (ns: string, objects: readonly object[]): void => {
 async function prepareCluster(s: DemoSettings, keyFile: string): Promise<void> {
   say('Install the CRDs and create the namespace');
   const crds = readdirSync(join(ROOT, 'crds')).filter((f) => f.endsWith('.yaml')).flatMap((f) => ['-f', join(ROOT, 'crds', f)]);
-  sh(['kubectl', 'apply', '--server-side', ...crds]);
+  sh(['kubectl', 'apply', '--server-side', '--force-conflicts', ...crds]);
   sh(['kubectl', 'wait', '--for=condition=Established', '--timeout=60s', ...crds]);
   sh(['kubectl', 'delete', 'namespace', s.namespace, '--ignore-not-found', '--wait=true', '--timeout=120s']);
   sh(['kubectl', 'create', 'namespace', s.namespace]);

@@ -1,11 +1,12 @@
 // The demo's small tools: print a step, run a command (showing it as a user would type it), wait for a
 // condition, find the host file behind a PVC (the local node agent keeps volumes as files), let the
 // "guest" write into a disk, hash a disk, and run the operator as a child process.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type ReadyProcess, startReady } from '../process.ts';
 import type { DemoSettings } from './manifests.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -64,48 +65,19 @@ export function diskHash(file: string): string {
 }
 
 /** The operator as a child process. */
-export interface OperatorProcess {
-  readonly child: ChildProcess;
-  stop(): Promise<void>;
-}
+export type OperatorProcess = ReadyProcess;
 
 /** Starts operator/src/main.ts for the demo namespace; resolves once it printed that it is ready. */
 export async function startOperator(s: DemoSettings, pgUrl: string): Promise<OperatorProcess> {
   const db = new URL(pgUrl);
   db.pathname = `/${s.namespace.replace(/-/g, '_')}`; // its own DBOS database: workflows of other runs are not its own
-  const child = spawn(process.execPath, [join(ROOT, 'operator/src/main.ts')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const op = await startReady({
+    what: 'operator', args: [join(ROOT, 'operator/src/main.ts')], readyText: 'tresor operator ready', timeoutMs: 180_000,
     env: {
       ...process.env, TRESOR_PG_URL: db.toString(), TRESOR_EXECUTOR_ID: s.namespace, TRESOR_WATCH_NAMESPACE: s.namespace, TRESOR_OPS_PORT: '0',
       TRESOR_SNAPSHOT_SERVICE_ACCOUNT: 'tresor-snapshot', TRESOR_TRANSFER_SERVICE_ACCOUNT: 'tresor-transfer', TRESOR_POD_NODE_SELECTOR: `kubernetes.io/hostname=${s.node}`,
     },
   });
-  let out = '';
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`operator not ready after 180 s:\n${out}`)), 180_000);
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('tresor operator ready')) {
-        clearTimeout(t);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      reject(new Error(`operator exited ${code} before it was ready:\n${out}`));
-    });
-  });
-  process.stdout.write(`    ${out.split('\n').find((l) => l.includes('tresor operator ready'))}\n`);
-  return {
-    child,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
+  process.stdout.write(`    ${op.output().split('\n').find((l) => l.includes('tresor operator ready'))}\n`);
+  return op;
 }

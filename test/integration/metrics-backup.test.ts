@@ -4,11 +4,11 @@
 // VM's last success; a policy shows its longest schedule gap and whether it is suspended. After a restart
 // the scrape-time gauges say the same, while the transition counter starts from nothing (it counts only
 // what the new process saw happen) — the semantics ADR 0080 documents.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { type ReadyProcess, startReady } from '../../hack/process.ts';
 import { installCrds } from '../../operator/src/api/install.ts';
 import { createNamespace, deleteNamespace, eventually, kubeConfig, kubectl, testEnv, uniqueSuffix } from '../harness.ts';
 
@@ -16,41 +16,22 @@ const MAIN = fileURLToPath(new URL('../../operator/src/main.ts', import.meta.url
 const TRESOR = { group: 'tresor.io', version: 'v1alpha1' };
 const custom = kubeConfig().makeApiClient(CustomObjectsApi);
 
-interface Proc { child: ChildProcess; port: number; out: () => string }
+interface Proc { proc: ReadyProcess; port: number }
 interface Ctx { ns: string; db: string; op?: Proc }
 
 /** Starts the operator process and resolves with the ops port it printed. */
-function startOperator(ctx: Ctx): Promise<Proc> {
+async function startOperator(ctx: Ctx): Promise<Proc> {
   const pg = new URL(testEnv().pgUrl);
   pg.pathname = `/${ctx.db}`;
   const env = { ...process.env, TRESOR_PG_URL: pg.toString(), TRESOR_EXECUTOR_ID: ctx.db, TRESOR_WATCH_NAMESPACE: ctx.ns, TRESOR_OPS_PORT: '0' };
-  const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`operator not ready after 90 s:\n${out}`)), 90_000);
-    child.stdout!.on('data', (b: Buffer) => {
-      out += b.toString();
-      const m = /tresor operator ready \(ops port (\d+)\)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(m[1]), out: () => out });
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`operator exited ${code} before it was ready:\n${out}`));
-    });
-  });
+  const proc = await startReady({ what: 'operator', args: [MAIN], env, readyText: 'tresor operator ready', timeoutMs: 180_000 });
+  const m = /tresor operator ready \(ops port (\d+)\)/.exec(proc.output());
+  if (!m) throw new Error(`no ops port in the ready line:\n${proc.output()}`);
+  return { proc, port: Number(m[1]) };
 }
 
 async function stopOperator(p: Proc | undefined): Promise<void> {
-  if (!p || p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise((r) => p.child.once('exit', r));
-  p.child.kill('SIGTERM');
-  const t = setTimeout(() => p.child.kill('SIGKILL'), 20_000);
-  await exited;
-  clearTimeout(t);
+  await p?.proc.stop(20_000);
 }
 
 async function scrape(p: Proc): Promise<string> {
