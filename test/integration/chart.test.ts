@@ -188,6 +188,7 @@ h('the apiserver accepts every rendered object, helm install deploys it, and the
       ...['get', 'list', 'create', 'patch', 'delete'].map((v): [string, string] => [v, 'persistentvolumeclaims']),
       ...['get', 'create', 'patch'].map((v): [string, string] => [v, 'events']),
       ['get', 'secrets'],
+      ['get', 'namespaces'],
       ...['get', 'list', 'create', 'patch', 'delete'].map((v): [string, string] => [v, 'volumesnapshots.snapshot.storage.k8s.io']),
       ...['get', 'list', 'watch', 'create', 'patch', 'delete'].map((v): [string, string] => [v, 'virtualmachines.kubevirt.io']),
       ['get', 'virtualmachineinstances.kubevirt.io'],

@@ -63,6 +63,8 @@ export const ConditionTypes = {
   Available: 'Available',
   /** RecoveryPoint: the vault holds every block its manifests reference, authenticated. */
   Verified: 'Verified',
+  /** RecoveryPoint being deleted: its manifests were removed from the vault (False: why not yet). */
+  VaultDataForgotten: 'VaultDataForgotten',
   /** VirtualMachineRestore: every selected disk has been written to its new PVC. */
   DisksRestored: 'DisksRestored',
   /** VirtualMachineRestore: the target VirtualMachine exists and references the restored disks. */
@@ -123,6 +125,11 @@ export const Reasons = {
   Expired: 'Expired',
   VerificationPassed: 'VerificationPassed',
   VerificationFailed: 'VerificationFailed',
+  /** The vault's retention lock (spec.immutability.retentionLockDays) keeps the data until a given time. */
+  RetentionLocked: 'RetentionLocked',
+  /** A backup of the same disk is writing to the vault; the forget is retried when it ended. */
+  BackupInFlight: 'BackupInFlight',
+  Forgotten: 'Forgotten',
   // VirtualMachineRestore
   RecoveryPointNotFound: 'RecoveryPointNotFound',
   RecoveryPointUnavailable: 'RecoveryPointUnavailable',
@@ -178,6 +185,11 @@ export const EventReasons = {
   TransferRetried: 'TransferRetried',
   RecoveryPointCreated: 'RecoveryPointCreated',
   RecoveryPointExpired: 'RecoveryPointExpired',
+  RecoveryPointDeleted: 'RecoveryPointDeleted',
+  VaultDataForgotten: 'VaultDataForgotten',
+  VaultDataRetained: 'VaultDataRetained',
+  VaultDataKept: 'VaultDataKept',
+  VaultGarbageCollected: 'VaultGarbageCollected',
   RestoreStarted: 'RestoreStarted',
   RestoreSucceeded: 'RestoreSucceeded',
   RestoreFailed: 'RestoreFailed',
@@ -221,7 +233,15 @@ export const Annotations = {
   RestoreUID: 'tresor.io/restore-uid',
   /** On an in-place VirtualMachineRestore: how the VM ran before the restore stopped it (JSON), to put it back. */
   VmRunState: 'tresor.io/vm-run-state',
+  /**
+   * On a RecoveryPoint: "false" releases its deletion without touching the vault (the data stays, and stays
+   * restorable with the CLI; see docs/api/recoverypoint.md). The escape hatch for a lock or a lost vault.
+   */
+  ForgetVaultData: 'tresor.io/forget-vault-data',
 } as const;
+
+/** The finalizer on RecoveryPoints that makes their deletion forget their manifests in the vault (ADR 0073). */
+export const VAULT_DATA_FINALIZER = 'tresor.io/vault-data';
 
 /** The finalizer Tresor puts on objects whose deletion needs cleanup (in-flight jobs, vaults). */
 export const FINALIZER = 'tresor.io/cleanup';

@@ -24,6 +24,8 @@ export interface OperatorConfig {
   /** How long a snapshot or transfer pod may stay Pending before its step fails. */
   readonly podPendingTimeoutMs: number;
   readonly verbose: boolean;
+  /** Vault GC after recovery points were deleted (ADR 0073): wait this long after the last one, and keep younger blocks. */
+  readonly gc: { readonly delayMs: number; readonly graceMs: number };
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 0): number {
@@ -72,5 +74,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     workers: int(env, 'TRESOR_WORKERS', 4, 1),
     podPendingTimeoutMs: int(env, 'TRESOR_POD_PENDING_TIMEOUT_MS', 600_000, 1000),
     verbose: env.TRESOR_VERBOSE === '1',
+    gc: Object.freeze({ delayMs: int(env, 'TRESOR_GC_DELAY_MS', 600_000), graceMs: int(env, 'TRESOR_GC_GRACE_MS', 3_600_000) }),
   });
 }

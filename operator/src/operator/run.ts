@@ -27,6 +27,7 @@ import { wirePolicyControllers } from './policy-wiring.ts';
 import { HolderTrackingLease, recoverExecutor } from './recovery.ts';
 import { watchWorkflowStore } from './store-watch.ts';
 import { wireRestores } from './restore-wiring.ts';
+import { wireRecoveryPoints } from './recoverypoint-wiring.ts';
 import { wireBackupMetrics } from './metrics-wiring.ts';
 
 /** How often the workflow database is probed for loss. */
@@ -81,6 +82,7 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
   enqueueOnChange(informer, (k) => controller.enqueue(k));
   const policies = wirePolicyControllers({ kc, namespace: cfg.namespace, workers: cfg.workers, metrics, log: jsonLogger('policy-controller', cfg.verbose), events, jobs: informer, pods: cfg.pods });
   const backupMetrics = wireBackupMetrics({ kubeConfig: kc, namespace: cfg.namespace, metrics, log, backups: informer, shared: policies.informers });
+  const points = wireRecoveryPoints({ kc, workers: cfg.workers, metrics, log: jsonLogger('recoverypoint-controller', cfg.verbose), events, pods: cfg.pods, gc: cfg.gc, shared: policies.informers });
   const lease = cfg.leaseNamespace ? new HolderTrackingLease(coordinationLeaseApi(kc, cfg.leaseNamespace, 'tresor-operator'), cfg.executorId) : undefined;
   const takeover: ManagedController = {
     name: 'workflow-takeover',
@@ -96,7 +98,7 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
   const running = AbortSignal.any([signal, lost.signal]);
   const probing = new AbortController();
   void watchWorkflowStore({ probe: () => DBOS.getWorkflowStatus('tresor-store-probe'), onLost: onStoreLost, intervalMs: STORE_PROBE_INTERVAL_MS, log }, AbortSignal.any([running, probing.signal]));
-  const exited = runManager({ informers: [informer, ...backupMetrics.informers, ...restores.informers, ...policies.informers], controllers: [takeover, controller, ...restores.controllers, ...policies.controllers], ...(elector ? { elector } : {}), log }, running)
+  const exited = runManager({ informers: [informer, ...backupMetrics.informers, ...restores.informers, ...policies.informers], controllers: [takeover, controller, ...restores.controllers, ...policies.controllers, ...points.controllers], ...(elector ? { elector } : {}), log }, running)
     .then((why) => (lost.signal.aborted ? 'database-lost' as const : why))
     .finally(async () => {
       probing.abort();

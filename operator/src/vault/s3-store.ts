@@ -15,6 +15,8 @@ export interface S3Location {
   readonly prefix: string;
   readonly endpoint?: string;
   readonly region?: string;
+  /** Credentials; absent: the AWS environment (a pod's). The operator passes those of the vault's Secret. */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string; readonly sessionToken?: string };
 }
 
 function isNotFound(err: unknown): boolean {
@@ -38,6 +40,7 @@ export class S3Store implements ObjectStore {
       region: loc.region ?? process.env.AWS_REGION ?? 'us-east-1',
       forcePathStyle: true,
       maxAttempts: 4,
+      ...(loc.credentials ? { credentials: loc.credentials } : {}),
     });
   }
 

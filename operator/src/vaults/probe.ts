@@ -81,7 +81,8 @@ export function parseVaultKey(raw: Buffer): Buffer | undefined {
   return raw.length === 32 ? raw : undefined;
 }
 
-async function readKey(vault: BackupVaultObject, secrets: SecretReader, backend: string): Promise<Result> {
+/** Reads and parses the vault key from the vault's key Secret; a failure is a Ready=False check. */
+export async function readKey(vault: BackupVaultObject, secrets: SecretReader, backend: string): Promise<Result> {
   const ns = vault.metadata.namespace ?? '';
   const ref = vault.spec.encryption.keySecretRef;
   const field = ref.key ?? 'key';
@@ -101,7 +102,8 @@ async function readKey(vault: BackupVaultObject, secrets: SecretReader, backend:
   return { ok: true, key };
 }
 
-async function s3Target(vault: BackupVaultObject, secrets: SecretReader, backend: string): Promise<{ ok: true; target: S3Target } | { ok: false; check: VaultCheck }> {
+/** The S3 bucket, prefix and credentials (from the vault's Secret) of an S3 vault; a failure is a check. */
+export async function s3Target(vault: BackupVaultObject, secrets: SecretReader, backend: string): Promise<{ ok: true; target: S3Target } | { ok: false; check: VaultCheck }> {
   const s3 = vault.spec.s3!;
   const ns = vault.metadata.namespace ?? '';
   const name = s3.credentialsSecretRef.name;

@@ -1,7 +1,7 @@
 // The RecoveryPoint a finished job records, as a pure function: its immutable spec (captured VM spec,
 // consistency, per-disk manifest ids and sizes) and its first status (Available, tier, kept snapshots).
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node';
-import { API_VERSION, ConditionTypes, Kinds, Labels, MANAGED_BY, Reasons } from '../../api/constants.ts';
+import { API_VERSION, ConditionTypes, Kinds, Labels, MANAGED_BY, Reasons, VAULT_DATA_FINALIZER } from '../../api/constants.ts';
 import type { RecoveryPointDisk, RecoveryPointSpec, RecoveryPointStatus } from '../../api/recoverypoint.ts';
 import type { RecoveryPointObject } from '../../api/types.ts';
 import { formatTime } from '../../runtime/conditions.ts';
@@ -63,6 +63,8 @@ export function recoveryPointObject(input: RecoveryPointInput): RecoveryPointObj
     metadata: {
       name: jobChildNames(job.name).recoveryPoint, namespace: job.namespace,
       labels: { [Labels.ManagedBy]: MANAGED_BY, [Labels.Backup]: job.name, [Labels.VirtualMachine]: record.vmName, [Labels.Vault]: record.vaultName, ...(input.policyName ? { [Labels.Policy]: input.policyName } : {}) },
+      // Set at creation, so no point is ever deleted without its data being forgotten in the vault (ADR 0073).
+      finalizers: [VAULT_DATA_FINALIZER],
     },
     spec,
   };
