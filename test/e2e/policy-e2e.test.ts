@@ -2,7 +2,7 @@
 // through the operator's own check; a policy on `* * * * *` selecting 2 of 3 VMs creates one job per
 // selected VM per slot (labelled, slot-annotated, no owner), they succeed, the policy's status shows 2
 // protected VMs and the last success; a run-now annotation backs up both VMs once and is consumed; a
-// filesystem vault is checked by a pod; retention (keepLast 1) marks the older recovery point expired and
+// filesystem vault is checked by a pod; retention (keepLast 1) deletes the older recovery points and
 // never the newest; suspend stops new jobs; a policy naming a missing vault is Ready=False VaultNotFound.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -133,15 +133,18 @@ t('run-now: an annotation backs up every protected VM now, once, and is consumed
   }
 });
 
-t('retention keepLast 1 marks the older recovery point of a VM expired, never the newest', async (ctx) => {
-  const points = await eventually('an expired point of web next to a newer one', async () => {
+t('retention keepLast 1 deletes the older recovery points of a VM, never the newest', async (ctx) => {
+  const seen = await eventually('web down to one point after two successful backups', async () => {
+    const done = (await policyJobs(ctx)).filter((j) => j.spec.vmName === 'web' && j.status?.phase === 'Succeeded');
     const l = (await custom.listNamespacedCustomObject({ ...TRESOR, plural: 'recoverypoints', namespace: ctx.ns, labelSelector: `tresor.io/policy=${POLICY}` })) as { items: RecoveryPointObject[] };
-    const web = l.items.filter((p) => p.spec.vmName === 'web').sort((a, b) => a.spec.capturedAt.localeCompare(b.spec.capturedAt));
-    return web.length >= 2 && web[0]!.status?.expiryTime ? web : undefined;
+    const web = l.items.filter((p) => p.spec.vmName === 'web' && !p.metadata.deletionTimestamp);
+    return done.length >= 2 && web.length === 1 ? { done, kept: web[0]! } : undefined;
   }, 360_000);
-  const newest = points.at(-1)!;
-  // The newest may have landed after the last retention pass; it must never be the one marked.
-  assert.is(newest.status?.expiryTime, undefined, `the newest point ${newest.metadata.name} must not expire`);
+  // Jobs read before the points: the kept point is the newest of them, or one that finished in between.
+  const older = seen.done.sort((a, b) => (a.status?.completionTime ?? '').localeCompare(b.status?.completionTime ?? '')).slice(0, -1).map((j) => j.metadata.name);
+  assert.not.ok(older.includes(seen.kept.spec.sourceBackup), `kept ${seen.kept.spec.sourceBackup}, an older point than the newest`);
+  const ev = await core.listNamespacedEvent({ namespace: ctx.ns, fieldSelector: 'reason=RecoveryPointDeleted' });
+  assert.ok(ev.items.length >= 1, 'no RecoveryPointDeleted event');
 });
 
 t('suspend stops new jobs: after the policy reports Suspended, a whole slot passes without one', async (ctx) => {

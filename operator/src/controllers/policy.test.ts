@@ -23,7 +23,7 @@ const vms: VmSummary[] = [{ name: 'web', labels: { tier: 'prod' } }, { name: 'db
 function point(name: string, captured: string, expiryTime?: string): RecoveryPointObject {
   return {
     apiVersion: 'tresor.io/v1alpha1', kind: 'RecoveryPoint', metadata: { name, namespace: 'prod', labels: { 'tresor.io/policy': 'nightly' } },
-    spec: { vmName: 'web', capturedAt: captured, sourceBackup: `job-${name}`, policyName: 'nightly' },
+    spec: { vmName: 'web', capturedAt: captured, sourceBackup: `job-${name}`, policyName: 'nightly', vaultRef: { name: 'vault' } },
     status: { conditions: [{ type: 'Available', status: 'True', reason: 'InVault', message: '', lastTransitionTime: '' }], ...(expiryTime ? { expiryTime } : {}) },
   } as unknown as RecoveryPointObject;
 }
@@ -37,10 +37,11 @@ interface World {
   status: BackupPolicyStatus | undefined;
   pointStatus: Map<string, RecoveryPointStatus | undefined>;
   cleared: string[];
+  deleted: string[];
 }
 
 function harness(w: Partial<World> = {}): { ctl: PolicyController; w: World } {
-  const world: World = { jobs: [], points: [], vault: readyVault, created: [], events: [], status: undefined, pointStatus: new Map(), cleared: [], ...w };
+  const world: World = { jobs: [], points: [], vault: readyVault, created: [], events: [], status: undefined, pointStatus: new Map(), cleared: [], deleted: [], ...w };
   const cache: PolicyCache = { vault: () => world.vault, vms: () => vms, jobs: () => world.jobs, points: () => world.points };
   const status: StatusApi<BackupPolicyStatus> = {
     read: async () => ({ resourceVersion: '1', generation: 2, status: world.status }),
@@ -51,7 +52,7 @@ function harness(w: Partial<World> = {}): { ctl: PolicyController; w: World } {
     patchStatus: async (ref, _rv, p) => void world.pointStatus.set(ref.name, (p as { status: RecoveryPointStatus }).status),
   };
   const ctl = new PolicyController({
-    cache, status, retention: { points },
+    cache, status, retention: { points, deletePoint: async (p) => void world.deleted.push(p.metadata.name!) },
     api: {
       createJob: async (j) => {
         if (world.jobs.some((x) => x.metadata.name === j.metadata.name)) throw Object.assign(new Error('exists'), { code: 409 });
@@ -159,6 +160,21 @@ test('retention marks points no rule keeps with expiryTime, never the newest, an
   const lone = harness({ points: [point('only', '2020-01-01T00:00:00Z')] });
   await lone.ctl.reconcile(policy({ retention: { daily: 1 } }), ctx);
   assert.equal([...lone.w.pointStatus.keys()], [], 'the newest point of a VM is never expired');
+});
+
+test('retention deletes the expired points of its own policy, never the newest of a VM, and nothing while suspended', async () => {
+  const other = { ...point('theirs', '2026-11-20T02:00:00Z'), metadata: { name: 'theirs', namespace: 'prod', labels: { 'tresor.io/policy': 'weekly' } }, spec: { ...point('x', '2026-11-20T02:00:00Z').spec, policyName: 'weekly' } } as RecoveryPointObject;
+  const points = [point('p1', '2026-11-24T02:00:00Z'), point('p2', '2026-11-25T02:00:00Z'), point('p3', '2026-11-26T02:00:00Z'), other];
+  const { ctl, w } = harness({ points });
+  await ctl.reconcile(policy({ retention: { keepLast: 1 } }), ctx);
+  assert.equal(w.deleted.sort(), ['p1', 'p2']);
+  assert.is(w.events.filter((e) => e.includes('RecoveryPointDeleted')).length, 2);
+  const suspended = harness({ points });
+  await suspended.ctl.reconcile(policy({ retention: { keepLast: 1 }, suspend: true }), ctx);
+  assert.equal(suspended.w.deleted, []);
+  const lone = harness({ points: [point('only', '2020-01-01T00:00:00Z')] });
+  await lone.ctl.reconcile(policy({ retention: { daily: 1 } }), ctx);
+  assert.equal(lone.w.deleted, [], 'the newest point of a VM is never deleted');
 });
 
 test.run();

@@ -12,7 +12,7 @@ import { PolicyController, type PolicyApi, type PolicyCache } from '../controlle
 import type { VmSummary } from '../controllers/policy-plan.ts';
 import { VaultController, type VaultEvents } from '../controllers/vault.ts';
 import { Controller } from '../runtime/controller.ts';
-import { isNotFound } from '../runtime/errors.ts';
+import { isConflict, isNotFound } from '../runtime/errors.ts';
 import type { EventRecorder } from '../runtime/events.ts';
 import { Informer } from '../runtime/informer.ts';
 import { keyOf } from '../runtime/keys.ts';
@@ -92,6 +92,17 @@ function policyApi(kc: KubeConfig): PolicyApi {
   };
 }
 
+/** Deletes a recovery point by name with its UID as precondition (never a same-named successor); gone is success. */
+function pointDeleter(kc: KubeConfig): (p: RecoveryPointObject) => Promise<void> {
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  return async (p) => {
+    const body = { preconditions: { uid: p.metadata.uid } };
+    await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'recoverypoints', namespace: p.metadata.namespace ?? '', name: p.metadata.name!, body }).catch((err: unknown) => {
+      if (!isNotFound(err) && !isConflict(err)) throw err;
+    });
+  };
+}
+
 function cacheOf(vaults: Informer<BackupVaultObject>, vms: Informer<KubernetesObject>, jobs: Informer<VirtualMachineBackupObject>, points: Informer<RecoveryPointObject>): PolicyCache {
   return {
     vault: (ns, name) => vaults.get(`${ns}/${name}`),
@@ -155,7 +166,7 @@ export function wirePolicyControllers(input: PolicyWiringInput): PolicyWiring {
     cache: cacheOf(vaults, vms, input.jobs, points),
     api: policyApi(kc),
     status: customObjectStatusApi<BackupPolicyStatus>(kc, { group: GROUP, version: VERSION, plural: 'backuppolicies' }),
-    retention: { points: customObjectStatusApi<RecoveryPointStatus>(kc, { group: GROUP, version: VERSION, plural: 'recoverypoints' }) },
+    retention: { points: customObjectStatusApi<RecoveryPointStatus>(kc, { group: GROUP, version: VERSION, plural: 'recoverypoints' }), deletePoint: pointDeleter(kc) },
     events, log,
   });
   const vaultController = new Controller<BackupVaultObject>({ name: 'backupvault', store: vaults, reconcile: vaultCtl.reconcile, workers: input.workers, metrics, log });

@@ -1,8 +1,8 @@
 // A policy's retention applied to its recovery points, per VM (operator/src/retention/gfs.ts decides):
 // a point no rule keeps gets status.expiryTime (when retention released it) and a RecoveryPointExpired
-// Event; a point a rule keeps again (retention raised) loses it. Nothing is deleted yet: deleting a
-// RecoveryPoint must first forget its manifests in the vault and leave the blocks to the GC's grace
-// period, which the vault library does not offer yet (ADR 0072). The newest point of a VM is always kept.
+// Event, and is then deleted; its finalizer forgets its manifests in the vault and GC reclaims the blocks
+// no other point uses (ADR 0073). A point a rule keeps again (retention raised) before it is deleted loses
+// its expiryTime. The newest point of a VM is always kept, and only the policy's own points are touched.
 import { ConditionTypes, EventReasons, Labels } from '../api/constants.ts';
 import type { RecoveryPointStatus } from '../api/recoverypoint.ts';
 import type { BackupPolicyObject, RecoveryPointObject, VirtualMachineBackupObject } from '../api/types.ts';
@@ -14,6 +14,8 @@ import { applyRetention, type PointInTime } from '../retention/gfs.ts';
 export interface RetentionDeps {
   readonly points: StatusApi<RecoveryPointStatus>;
   readonly events: { normal(object: RecoveryPointObject, reason: string, message: string): Promise<void> };
+  /** Deletes an expired point (precondition: its UID); without it retention only marks (ADR 0072). */
+  readonly deletePoint?: (point: RecoveryPointObject) => Promise<void>;
   readonly nowMs?: number;
 }
 
@@ -49,10 +51,34 @@ export function retentionVerdicts(policy: BackupPolicyObject, points: readonly R
   return out;
 }
 
-/** Marks expired points (status.expiryTime) and unmarks points kept again; emits RecoveryPointExpired once per point. */
+/** The expired points retention may delete: the policy's own, never the newest of a VM (a second guard besides gfs.ts). */
+export function deletable(policy: string, verdicts: readonly PointVerdict[]): RecoveryPointObject[] {
+  const newest = new Map<string, RecoveryPointObject>();
+  for (const { point } of verdicts) {
+    const cur = newest.get(point.spec.vmName);
+    if (!cur || Date.parse(point.spec.capturedAt) > Date.parse(cur.spec.capturedAt)) newest.set(point.spec.vmName, point);
+  }
+  const own = (p: RecoveryPointObject): boolean => (p.spec.policyName ?? p.metadata.labels?.[Labels.Policy]) === policy;
+  return verdicts.filter((v) => v.expire && own(v.point) && newest.get(v.point.spec.vmName) !== v.point).map((v) => v.point);
+}
+
+/**
+ * Marks expired points (status.expiryTime) and unmarks points kept again, emitting RecoveryPointExpired
+ * once per point; then deletes the expired points when deletePoint is given.
+ */
 export async function applyPolicyRetention(policy: BackupPolicyObject, points: readonly RecoveryPointObject[], jobs: readonly VirtualMachineBackupObject[], deps: RetentionDeps): Promise<void> {
   const nowMs = deps.nowMs ?? Date.now();
-  for (const v of retentionVerdicts(policy, points, jobs, nowMs)) {
+  const verdicts = retentionVerdicts(policy, points, jobs, nowMs);
+  await markExpiry(policy, verdicts, deps, nowMs);
+  if (!deps.deletePoint) return;
+  for (const p of deletable(policy.metadata.name!, verdicts)) {
+    await deps.deletePoint(p);
+    await deps.events.normal(p, EventReasons.RecoveryPointDeleted, `deleted by the retention of BackupPolicy ${policy.metadata.name}; its data is forgotten in vault ${p.spec.vaultRef.name} (unless the vault's retention lock keeps it, see the point's VaultDataForgotten condition)`);
+  }
+}
+
+async function markExpiry(policy: BackupPolicyObject, verdicts: readonly PointVerdict[], deps: RetentionDeps, nowMs: number): Promise<void> {
+  for (const v of verdicts) {
     const marked = v.point.status?.expiryTime !== undefined;
     if (v.expire === marked) continue;
     const ref = { namespace: v.point.metadata.namespace, name: v.point.metadata.name! };
@@ -61,7 +87,7 @@ export async function applyPolicyRetention(policy: BackupPolicyObject, points: r
       mutate: (cur) => (v.expire ? { ...cur.status, expiryTime: cur.status?.expiryTime ?? formatTime(nowMs) } : { ...cur.status, expiryTime: undefined }),
     });
     if (v.expire) {
-      await deps.events.normal(v.point, EventReasons.RecoveryPointExpired, `released by the retention of BackupPolicy ${policy.metadata.name}: no rule keeps it (the newest point of VM ${v.point.spec.vmName} is always kept); it stays restorable until deletion from the vault is implemented`);
+      await deps.events.normal(v.point, EventReasons.RecoveryPointExpired, `released by the retention of BackupPolicy ${policy.metadata.name}: no rule keeps it (the newest point of VM ${v.point.spec.vmName} is always kept)${deps.deletePoint ? '; deleting it' : ''}`);
     }
   }
 }
