@@ -14,6 +14,8 @@ import type { RecoveryPointObject, VirtualMachineRestoreObject } from '../../ope
 import { loadConfig } from '../../operator/src/operator/config.ts';
 import { startOperator, type RunningOperator } from '../../operator/src/operator/run.ts';
 import { eventually } from '../harness.ts';
+import { decodeProgress, PROGRESS_ANNOTATION, progressEventName } from '../../operator/src/backup/progress.ts';
+import { restorePodName } from '../../operator/src/restore/specs.ts';
 import { backup, core, createVm, custom, type Ctx, diskFile, events, kc, KV, operatorEnv, setupEnv, sha, teardownEnv, TRESOR, waitRunning, writeAt } from './backup-env.ts';
 
 const run = { stop: new AbortController(), operator: undefined as RunningOperator | undefined };
@@ -113,12 +115,22 @@ t('restore to a new VM: Succeeded, new PVCs hold the backup-time bytes, VM witho
   assert.is(orig?.spec.template.spec.domain.devices.interfaces[0]?.macAddress, MAC, 'the original VM is untouched');
 
   await assertRestoredDisks(ctx);
+  await assertProgressEvents(ctx);
   await waitRunning(ctx, 'src-copy');
   await eventually('restore pods gone', async () => ((await children(ctx, 'copy')).some((c) => c.startsWith('pod/')) ? undefined : true), 60_000);
   const ev = await events(ctx, 'copy');
   for (const reason of ['RestoreStarted', 'DiskRestored', 'VirtualMachineCreated', 'RestoreSucceeded']) assert.ok(ev.some((e) => e.reason === reason), `event ${reason}: ${ev.map((e) => e.reason).join(',')}`);
   await assertDeleteKeepsResult(ctx);
 });
+
+/** Each restore pod kept its progress Event (the operator relays it onto the status while the pod runs). */
+async function assertProgressEvents(ctx: Ctx): Promise<void> {
+  for (const disk of ['root', 'data']) {
+    const ev = await core.readNamespacedEvent({ namespace: ctx.ns, name: progressEventName(restorePodName('copy', disk, 0)) });
+    const p = decodeProgress(ev.metadata?.annotations?.[PROGRESS_ANNOTATION]);
+    assert.ok(p && p.bytesTotal > 0 && p.bytesDone === p.bytesTotal, `${disk}: the restore pod's last progress sample: ${JSON.stringify(p)}`);
+  }
+}
 
 async function assertRestoredDisks(ctx: Ctx): Promise<void> {
   for (const [disk, mode] of [['root', 'Filesystem'], ['data', 'Block']] as const) {

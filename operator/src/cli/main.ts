@@ -20,7 +20,7 @@ const USAGE = `usage: tresor <group> <command> [options]
   tresor disk backup   --vault URL --key-file FILE --source PATH --disk-id ID
                        [--parent ID|auto|none] [--changed-blocks FILE] [--concurrency N]
                        [--bandwidth 50M] [--progress] [--progress-events] [--json]
-  tresor disk restore  --vault URL --key-file FILE --disk-id ID --target PATH [--backup ID|latest] [--progress] [--json]
+  tresor disk restore  --vault URL --key-file FILE --disk-id ID --target PATH [--backup ID|latest] [--progress] [--progress-events] [--json]
   tresor disk list     --vault URL --key-file FILE --disk-id ID [--json]
 
   URL: file:///absolute/path  or  s3://bucket/prefix?endpoint=http://host:port  (credentials from AWS_* variables)
@@ -139,17 +139,18 @@ async function diskBackup(argv: string[]): Promise<number> {
 }
 
 async function diskRestore(argv: string[]): Promise<number> {
-  const o = parseOptions(argv, [...COMMON, 'disk-id', 'backup', 'target', 'concurrency', 'progress']);
+  const o = parseOptions(argv, [...COMMON, 'disk-id', 'backup', 'target', 'concurrency', 'progress', 'progress-events']);
   const concurrency = optional(o, 'concurrency');
   const { restoreDisk } = await import('../mover/restore.ts');
+  const progress = await progressSinks(o);
   const r = await restoreDisk({
     vault: await openVault(o),
     diskId: required(o, 'disk-id'),
     backupId: optional(o, 'backup') ?? 'latest',
     target: required(o, 'target'),
     ...(concurrency ? { concurrency: parseCount(concurrency, 'concurrency') } : {}),
-    onProgress: o.progress ? jsonLines() : undefined,
-  });
+    onProgress: progress.sink,
+  }).finally(() => progress.close());
   print(o, r, `restored ${r.diskId}/${r.backupId} (${r.diskSize} bytes) to ${required(o, 'target')} in ${r.durationMs} ms`);
   return 0;
 }

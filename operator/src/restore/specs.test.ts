@@ -23,7 +23,10 @@ test('a Block disk is restored onto the device itself', () => {
   const pod = restorePod({ ref, vmName: 'web-copy', disk: disk('Block'), attempt: 1, vault }, { image: 'tresor:dev', nodeSelector: { n: '1' } });
   const c = pod.spec!.containers[0]!;
   assert.is(pod.metadata?.name, 'r-root-restore-1');
-  assert.equal(c.args, ['disk', 'restore', '--vault', 's3://b/p', '--key-file', '/etc/tresor/key/vault.key', '--disk-id', 'ns.u.root', '--backup', 'm1', '--target', '/dev/tresor-target', '--json']);
+  assert.equal(c.args, ['disk', 'restore', '--vault', 's3://b/p', '--key-file', '/etc/tresor/key/vault.key', '--disk-id', 'ns.u.root', '--backup', 'm1', '--target', '/dev/tresor-target', '--json', '--progress-events']);
+  assert.ok(c.env?.some((e) => e.name === 'POD_NAME' && e.valueFrom?.fieldRef?.fieldPath === 'metadata.name'), 'the mover knows its pod (progress Event)');
+  assert.is(pod.spec?.serviceAccountName, undefined, 'no transfer account configured: the namespace default');
+  assert.is(restorePod({ ref, vmName: 'web-copy', disk: disk('Block'), attempt: 1, vault }, { image: 'tresor:dev', transferServiceAccount: 'tresor-transfer' }).spec?.serviceAccountName, 'tresor-transfer');
   assert.equal(c.volumeDevices, [{ name: 'target', devicePath: '/dev/tresor-target' }]);
   assert.equal(c.volumeMounts, vault.mounts);
   assert.equal(pod.spec?.volumes?.[0], { name: 'target', persistentVolumeClaim: { claimName: 'web-copy-root' } });

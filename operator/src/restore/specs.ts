@@ -3,7 +3,7 @@
 // and Tresor's labels (cleanup finds them by selector). Pod settings and vault access are the backup's.
 import type { KubernetesObject, V1OwnerReference, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Kinds, Labels, MANAGED_BY } from '../api/constants.ts';
-import type { PodSettings } from '../backup/kube/specs.ts';
+import { POD_IDENTITY_ENV, type PodSettings } from '../backup/kube/specs.ts';
 import { KEY_FILE, type VaultAccess } from '../backup/kube/vault-access.ts';
 import { childName } from '../backup/names.ts';
 import type { RestoreDisk, RestoreRef } from './ports.ts';
@@ -78,7 +78,7 @@ export function restorePod(input: RestorePodInput, settings: PodSettings): V1Pod
   const block = disk.volumeMode === 'Block';
   const args = [
     'disk', 'restore', '--vault', input.vault.url, '--key-file', KEY_FILE, '--disk-id', disk.vaultDiskId,
-    '--backup', disk.manifestId, '--target', block ? TARGET_DEVICE : `${TARGET_DIR}/disk.img`, '--json',
+    '--backup', disk.manifestId, '--target', block ? TARGET_DEVICE : `${TARGET_DIR}/disk.img`, '--json', '--progress-events',
   ];
   return {
     apiVersion: 'v1',
@@ -90,6 +90,8 @@ export function restorePod(input: RestorePodInput, settings: PodSettings): V1Pod
     },
     spec: {
       restartPolicy: 'Never',
+      // The transfer pods' account: it may keep the pod's progress Event (ADR 0052), nothing else.
+      ...(settings.transferServiceAccount ? { serviceAccountName: settings.transferServiceAccount } : {}),
       ...(settings.nodeSelector ? { nodeSelector: { ...settings.nodeSelector } } : {}),
       volumes: [{ name: 'target', persistentVolumeClaim: { claimName: disk.pvcName } }, ...input.vault.volumes],
       containers: [{
@@ -98,7 +100,7 @@ export function restorePod(input: RestorePodInput, settings: PodSettings): V1Pod
         // exec keeps the mover as the container's main process (signals reach it); "$@" keeps arguments unquoted.
         command: ['sh', '-c', 'exec tresor "$@" > /dev/termination-log', 'tresor'],
         args,
-        env: input.vault.env,
+        env: [...input.vault.env, ...POD_IDENTITY_ENV],
         terminationMessagePolicy: 'FallbackToLogsOnError',
         volumeMounts: [...input.vault.mounts, ...(block ? [] : [{ name: 'target', mountPath: TARGET_DIR }])],
         ...(block ? { volumeDevices: [{ name: 'target', devicePath: TARGET_DEVICE }] } : {}),

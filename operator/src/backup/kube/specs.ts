@@ -109,7 +109,7 @@ export function sourcePvc(input: { job: JobRef; vmName: string; disk: VmDisk; st
 }
 
 /** The downward-API variables naming the pod, so the mover can report progress against it. */
-const POD_IDENTITY_ENV = [
+export const POD_IDENTITY_ENV = [
   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
   { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
   { name: 'POD_UID', valueFrom: { fieldRef: { fieldPath: 'metadata.uid' } } },

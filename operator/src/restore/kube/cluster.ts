@@ -11,6 +11,7 @@ import { TerminalError } from '../../runtime/errors.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import { customObjectStatusApi, writeStatus } from '../../runtime/status.ts';
 import { planRestore } from '../plan.ts';
+import { kubeRestoreProgressRelay } from '../progress.ts';
 import type { DiskRestoreOutcome, PlanOutcome, RestoreCluster, RestoreDisk, RestorePlan, RestoreRef, RestoreStatusUpdate } from '../ports.ts';
 import { ownedByRestore, restorePod, restorePvc, restoreSelector } from '../specs.ts';
 import { applyRestoreUpdate, diskRunning, parseRestoreReport, restoreEvents } from '../status.ts';
@@ -107,11 +108,15 @@ export class KubeRestoreCluster implements RestoreCluster {
 
   private async podEnd(ref: RestoreRef, disk: RestoreDisk, name: string): Promise<DiskRestoreOutcome> {
     const timeoutMs = this.opts.restoreTimeoutMs ?? 6 * 3600_000;
+    // While the pod runs, its progress goes onto the restore's status; a report, not a checkpoint.
+    const relay = kubeRestoreProgressRelay(this.opts.kubeConfig, { ref, disk: disk.name, podName: name });
     const end = await waitForPodEnd({
       read: () => readOrUndefined(() => this.core.readNamespacedPod({ namespace: ref.namespace, name })),
       timeoutMs, pendingTimeoutMs: this.opts.pendingTimeoutMs ?? 600_000, what: 'restore',
+      onRunning: () => relay.poll(),
     });
     if (end.state === 'succeeded') {
+      await relay.flush();
       try {
         return { ok: true, result: parseRestoreReport(end.message, disk) };
       } catch (err) {
