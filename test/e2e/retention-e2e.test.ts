@@ -1,11 +1,13 @@
 // Deleting recovery points end to end (ADR 0073), with the operator as a real process: a user's
 // `kubectl delete recoverypoint` forgets its manifests in the vault before the object goes and GC then
 // reclaims the blocks, leaving a vault that verifies clean; a vault with a retention lock keeps the point
-// with a clear reason until the escape-hatch annotation releases it (data kept); a policy's retention
+// with a clear reason until the escape-hatch annotation releases it (data kept); a filesystem vault
+// forgets through a short pod; a policy's retention
 // (keepLast 1) deletes the older points of a VM and their manifests, never the newest, which restores
 // byte for byte.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BackupVaultObject, RecoveryPointObject, VirtualMachineBackupObject } from '../../operator/src/api/types.ts';
@@ -128,6 +130,31 @@ t('a vault\'s retention lock keeps a deleted point, with the reason and until wh
   kubectlOk(['-n', ctx.ns, 'annotate', 'recoverypoints.tresor.io', p.metadata.name!, 'tresor.io/forget-vault-data=false']);
   await pointGone(ctx, p.metadata.name!);
   assert.equal(vaultBackups(ctx, d.vaultDiskId, state.lockedUrl), [d.manifestId], 'the escape hatch must not touch the vault');
+});
+
+t('a filesystem vault forgets through a pod: the deleted point\'s manifest is gone, the other stays, no pod left', async (ctx) => {
+  const dir = join(ctx.tmp, 'fs-vault');
+  const url = `file://${dir}`;
+  const init = tresorCli(['vault', 'init', '--vault', url, '--key-file', ctx.keyFile, '--block-size', String(64 * 1024)]);
+  assert.is(init.code, 0, init.stderr);
+  await custom.createNamespacedCustomObject({ ...TRESOR, plural: 'backupvaults', namespace: ctx.ns, body: {
+    apiVersion: 'tresor.io/v1alpha1', kind: 'BackupVault', metadata: { name: 'local' }, spec: { filesystem: { path: dir }, encryption: { keySecretRef: { name: 'vault-key' } } },
+  } });
+  await eventually('vault local Ready', async () => {
+    const v = (await custom.getNamespacedCustomObject({ ...TRESOR, plural: 'backupvaults', namespace: ctx.ns, name: 'local' })) as BackupVaultObject;
+    return v.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? true : undefined;
+  }, 180_000);
+  await succeeded(ctx, 'web-fs-1', { vmName: 'web', vaultRef: { name: 'local' } });
+  await succeeded(ctx, 'web-fs-2', { vmName: 'web', vaultRef: { name: 'local' } });
+  const [p1, p2] = [await pointOf(ctx, 'web-fs-1'), await pointOf(ctx, 'web-fs-2')];
+  const diskId = p1.spec.disks[0]!.vaultDiskId;
+  kubectlOk(['-n', ctx.ns, 'delete', 'recoverypoints.tresor.io', p1.metadata.name!, '--wait=false']);
+  await pointGone(ctx, p1.metadata.name!, 240_000);
+  assert.equal(vaultBackups(ctx, diskId, url), [p2.spec.disks[0]!.manifestId]);
+  await eventually('no maintenance pod left', async () => {
+    const pods = await core.listNamespacedPod({ namespace: ctx.ns, labelSelector: 'tresor.io/role=vault-maintenance' });
+    return pods.items.length === 0 ? true : undefined;
+  }, 240_000);
 });
 
 t('a policy with keepLast 1 deletes the older points of a VM and their manifests; the newest restores byte for byte; verify is clean', async (ctx) => {
