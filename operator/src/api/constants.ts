@@ -129,6 +129,8 @@ export const Reasons = {
   RetentionLocked: 'RetentionLocked',
   /** A backup of the same disk is writing to the vault; the forget is retried when it ended. */
   BackupInFlight: 'BackupInFlight',
+  /** A VirtualMachineRestore reads from the recovery point being deleted; its data is forgotten after it. */
+  RestoreInProgress: 'RestoreInProgress',
   Forgotten: 'Forgotten',
   // VirtualMachineRestore
   RecoveryPointNotFound: 'RecoveryPointNotFound',

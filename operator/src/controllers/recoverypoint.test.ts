@@ -33,7 +33,7 @@ interface Harness {
   gcs: number;
 }
 
-function harness(o: { reports?: (d: DiskBackup) => ForgetReport; fail?: string; vault?: boolean; nsDeleting?: boolean } = {}): Harness {
+function harness(o: { reports?: (d: DiskBackup) => ForgetReport; fail?: string; vault?: boolean; nsDeleting?: boolean; restores?: string[] } = {}): Harness {
   const h: Harness = { forgets: [], released: [], events: [], status: { value: undefined }, gcs: 0 } as unknown as Harness;
   let finalizers = ['tresor.io/vault-data', 'other'];
   const fin: FinalizerApi = {
@@ -58,6 +58,7 @@ function harness(o: { reports?: (d: DiskBackup) => ForgetReport; fail?: string; 
       return disks.map((d) => o.reports?.(d) ?? { ...d, outcome: 'forgotten', reason: 'ok' });
     },
     onForgotten: () => void h.gcs++,
+    restoresOf: () => o.restores ?? [],
     finalizers: fin, status,
     events: { normal: async (_o, r, m) => void h.events.push(`Normal ${r} ${m}`), warning: async (_o, r, m) => void h.events.push(`Warning ${r} ${m}`) },
     now: () => NOW,
@@ -107,6 +108,14 @@ test('an unreachable vault keeps the finalizer and retries; a backup in flight t
   assert.equal(await b.ctl.reconcile(point(), ctx), { kind: 'requeue', afterMs: 30_000 });
   assert.is(b.status.value?.conditions?.[0]?.reason, 'BackupInFlight');
   assert.is(b.gcs, 0);
+});
+
+test('a restore reading from the point holds the forget until it ended', async () => {
+  const h = harness({ restores: ['r1'] });
+  assert.equal(await h.ctl.reconcile(point(), ctx), { kind: 'requeue', afterMs: 30_000 });
+  assert.equal([h.forgets, h.released], [[], []]);
+  assert.is(h.status.value?.conditions?.[0]?.reason, 'RestoreInProgress');
+  assert.match(h.status.value?.conditions?.[0]?.message ?? '', /r1/);
 });
 
 test('the escape hatch, a namespace being deleted and a missing vault release without touching the vault', async () => {

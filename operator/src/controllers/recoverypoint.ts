@@ -35,6 +35,8 @@ export interface RecoveryPointControllerDeps {
   readonly namespaceDeleting: (namespace: string) => Promise<boolean>;
   /** Forgets the disk backups in the vault, one report each; throws when the vault cannot be used. */
   readonly forget: (vault: BackupVaultObject, disks: readonly DiskBackup[]) => Promise<ForgetReport[]>;
+  /** Unfinished VirtualMachineRestores reading from the point (from the cache); the forget waits for them. */
+  readonly restoresOf?: (namespace: string, point: string) => readonly string[];
   /** Told after a point's data was forgotten (the GC cadence of ADR 0073 hangs off it). */
   readonly onForgotten?: (vault: BackupVaultObject) => void;
   readonly finalizers: FinalizerApi;
@@ -90,6 +92,10 @@ export class RecoveryPointController {
     const ns = point.metadata.namespace ?? '';
     const keep = await this.keepWhy(point, ns);
     if (keep) return this.release(point, keep, 'keep');
+    const readers = this.deps.restoresOf?.(ns, point.metadata.name!) ?? [];
+    if (readers.length > 0) {
+      return this.notYet(point, { reason: Reasons.RestoreInProgress, message: `restore(s) ${readers.join(', ')} read from this recovery point: its data is forgotten when they ended`, retryMs: FORGET_RETRY_MS });
+    }
     const vault = this.deps.vault(ns, point.spec.vaultRef.name)!;
     let reports: ForgetReport[];
     try {

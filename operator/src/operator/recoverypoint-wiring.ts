@@ -5,7 +5,7 @@
 import { CoreV1Api, type KubeConfig, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, GROUP, Kinds, VERSION } from '../api/constants.ts';
 import type { RecoveryPointStatus } from '../api/recoverypoint.ts';
-import type { BackupVaultObject, RecoveryPointObject } from '../api/types.ts';
+import type { BackupVaultObject, RecoveryPointObject, VirtualMachineRestoreObject } from '../api/types.ts';
 import type { PodSettings } from '../backup/kube/specs.ts';
 import { RecoveryPointController } from '../controllers/recoverypoint.ts';
 import { Controller } from '../runtime/controller.ts';
@@ -31,7 +31,7 @@ export interface RecoveryPointWiringInput {
   readonly events: EventRecorder;
   readonly pods: PodSettings;
   readonly gc: { readonly delayMs: number; readonly graceMs: number };
-  /** The informers the policy wiring runs; the recoverypoints and backupvaults ones are used. */
+  /** The informers the policy and restore wirings run; recoverypoints, backupvaults and virtualmachinerestores are used. */
   readonly shared: readonly Informer<KubernetesObject>[];
 }
 
@@ -60,6 +60,7 @@ export function wireRecoveryPoints(input: RecoveryPointWiringInput): { controlle
   const { kc, log } = input;
   const points = shared<RecoveryPointObject>(input, 'recoverypoints');
   const vaults = shared<BackupVaultObject>(input, 'backupvaults');
+  const restores = shared<VirtualMachineRestoreObject>(input, 'virtualmachinerestores');
   const core = kc.makeApiClient(CoreV1Api);
   const deps: MaintenanceDeps = { secrets: coreSecretReader(kc), pods: { api: podApi(kc), settings: input.pods } };
   const vault = (ns: string, name: string): BackupVaultObject | undefined => vaults.get(`${ns}/${name}`);
@@ -73,6 +74,9 @@ export function wireRecoveryPoints(input: RecoveryPointWiringInput): { controlle
       return n === null || Boolean(n.metadata?.deletionTimestamp) || n.status?.phase === 'Terminating';
     },
     forget: (v, disks) => forgetInVault(v, disks, deps),
+    restoresOf: (ns, point) => restores.list(ns)
+      .filter((r) => r.spec.recoveryPointRef.name === point && r.status?.phase !== 'Succeeded' && r.status?.phase !== 'Failed')
+      .map((r) => r.metadata.name!),
     onForgotten: (v) => gc.request(v),
     finalizers: objectFinalizerApi(kc, { apiVersion: API_VERSION, kind: Kinds.RecoveryPoint }),
     status: customObjectStatusApi<RecoveryPointStatus>(kc, { group: GROUP, version: VERSION, plural: 'recoverypoints' }),
