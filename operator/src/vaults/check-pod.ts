@@ -40,17 +40,30 @@ export function checkPodSelector(vault: string): string {
   return `${Labels.ManagedBy}=${MANAGED_BY},${Labels.Vault}=${vault},${Labels.Role}=${CHECK_ROLE}`;
 }
 
-/** The check pod of one vault (name unique per check, so a new check never waits for an old pod to go). */
-export function checkPod(vault: BackupVaultObject, settings: PodSettings, nowMs: number): V1Pod {
+/** What differs between the short pods the operator runs against one vault (check, maintenance). */
+export interface VaultPodRun {
+  readonly role: string;
+  /** The middle part of the pod's name (`<vault>-<nameTag>-<time>`) and the container's name. */
+  readonly nameTag: string;
+  readonly container: string;
+  readonly command: string[];
+  readonly args?: string[];
+}
+
+/**
+ * A short pod against one vault: the vault's access (URL, key file, credentials) as a transfer pod gets
+ * it, owned by the vault, named uniquely per run so a new run never waits for an old pod to go.
+ */
+export function vaultPod(vault: BackupVaultObject, settings: PodSettings, run: VaultPodRun, nowMs: number): V1Pod {
   const access = vaultAccess(vault);
   const name = vault.metadata.name!;
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: childName(name, 'check', nowMs.toString(36)),
+      name: childName(name, run.nameTag, nowMs.toString(36)),
       namespace: vault.metadata.namespace,
-      labels: { [Labels.ManagedBy]: MANAGED_BY, [Labels.Vault]: name, [Labels.Role]: CHECK_ROLE },
+      labels: { [Labels.ManagedBy]: MANAGED_BY, [Labels.Vault]: name, [Labels.Role]: run.role },
       ownerReferences: [{ apiVersion: API_VERSION, kind: Kinds.BackupVault, name, uid: vault.metadata.uid ?? '', controller: true }],
     },
     spec: {
@@ -58,16 +71,25 @@ export function checkPod(vault: BackupVaultObject, settings: PodSettings, nowMs:
       ...(settings.nodeSelector ? { nodeSelector: { ...settings.nodeSelector } } : {}),
       volumes: access.volumes,
       containers: [{
-        name: 'check',
+        name: run.container,
         image: settings.image,
-        command: ['sh', '-c', 'exec tresor "$@" > /dev/termination-log', 'tresor'],
-        args: ['vault', 'check', '--vault', access.url, '--key-file', KEY_FILE, '--json'],
+        command: run.command,
+        ...(run.args ? { args: run.args } : {}),
         env: access.env,
         terminationMessagePolicy: 'FallbackToLogsOnError',
         volumeMounts: access.mounts,
       }],
     },
   };
+}
+
+/** The check pod of one vault: `tresor vault check --json` with its result as the termination message. */
+export function checkPod(vault: BackupVaultObject, settings: PodSettings, nowMs: number): V1Pod {
+  return vaultPod(vault, settings, {
+    role: CHECK_ROLE, nameTag: 'check', container: 'check',
+    command: ['sh', '-c', 'exec tresor "$@" > /dev/termination-log', 'tresor'],
+    args: ['vault', 'check', '--vault', vaultAccess(vault).url, '--key-file', KEY_FILE, '--json'],
+  }, nowMs);
 }
 
 const fail = (reason: string, message: string, backend: string, reached: boolean): VaultCheck => ({ status: 'False', reason, message, backend, reached });

@@ -4,15 +4,13 @@
 // so a short pod runs `tresor vault forget|gc --json` with the vault access of a transfer pod and answers
 // in its termination message (one JSON report per line).
 import type { V1Pod } from '@kubernetes/client-node';
-import { API_VERSION, Kinds, Labels, MANAGED_BY } from '../api/constants.ts';
 import type { BackupVaultObject } from '../api/types.ts';
 import type { PodSettings } from '../backup/kube/specs.ts';
 import { KEY_FILE, vaultAccess } from '../backup/kube/vault-access.ts';
-import { childName } from '../backup/names.ts';
 import type { ForgetReport } from '../vault/forget.ts';
 import type { GcReport } from '../vault/gc.ts';
 import { Vault } from '../vault/vault.ts';
-import type { CheckPodApi } from './check-pod.ts';
+import { type CheckPodApi, vaultPod } from './check-pod.ts';
 import { backendUrl, readKey, s3Target, type SecretReader } from './probe.ts';
 
 /** One disk backup of a recovery point, as the vault names it. */
@@ -53,34 +51,10 @@ async function openS3(vault: BackupVaultObject, secrets: SecretReader): Promise<
 
 /** The maintenance pod of one vault running `tresor` once per argument list, JSON lines in its termination message. */
 export function maintenancePod(vault: BackupVaultObject, runs: readonly string[][], settings: PodSettings, nowMs: number): V1Pod {
-  const access = vaultAccess(vault);
-  const name = vault.metadata.name!;
-  const common = ['--vault', access.url, '--key-file', KEY_FILE, '--json'];
+  const common = ['--vault', vaultAccess(vault).url, '--key-file', KEY_FILE, '--json'];
   // One shell line per run; stderr goes to the termination log too, so an error is reported with its words.
   const script = ['rc=0', ...runs.map((r) => `tresor ${[...r, ...common].map(shellQuote).join(' ')} >> /dev/termination-log 2>&1 || rc=$?`), 'exit $rc'].join('\n');
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name: childName(name, 'maint', nowMs.toString(36)),
-      namespace: vault.metadata.namespace,
-      labels: { [Labels.ManagedBy]: MANAGED_BY, [Labels.Vault]: name, [Labels.Role]: MAINTENANCE_ROLE },
-      ownerReferences: [{ apiVersion: API_VERSION, kind: Kinds.BackupVault, name, uid: vault.metadata.uid ?? '', controller: true }],
-    },
-    spec: {
-      restartPolicy: 'Never',
-      ...(settings.nodeSelector ? { nodeSelector: { ...settings.nodeSelector } } : {}),
-      volumes: access.volumes,
-      containers: [{
-        name: 'maintenance',
-        image: settings.image,
-        command: ['sh', '-c', script],
-        env: access.env,
-        terminationMessagePolicy: 'FallbackToLogsOnError',
-        volumeMounts: access.mounts,
-      }],
-    },
-  };
+  return vaultPod(vault, settings, { role: MAINTENANCE_ROLE, nameTag: 'maint', container: 'maintenance', command: ['sh', '-c', script] }, nowMs);
 }
 
 function shellQuote(s: string): string {
