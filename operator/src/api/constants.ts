@@ -90,6 +90,8 @@ export const Reasons = {
   BucketNotFound: 'BucketNotFound',
   CredentialsRejected: 'CredentialsRejected',
   VaultUnsupported: 'VaultUnsupported',
+  /** A filesystem vault the operator's allow-list does not grant to the vault's namespace (ADR 0090). */
+  VaultNotAllowed: 'VaultNotAllowed',
   /** Ready=True without opening the data: a filesystem vault only pods can mount (ADR 0070). */
   NotVerified: 'NotVerified',
   // BackupPolicy

@@ -4,6 +4,7 @@
 import { hostname } from 'node:os';
 import type { PodSettings } from '../backup/kube/specs.ts';
 import type { BackupLimits } from '../backup/workflow.ts';
+import { parseFilesystemVaults } from '../vaults/trust.ts';
 
 /** Everything the operator process is told. */
 export interface OperatorConfig {
@@ -63,6 +64,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
       ...(env.TRESOR_SNAPSHOT_SERVICE_ACCOUNT ? { snapshotServiceAccount: env.TRESOR_SNAPSHOT_SERVICE_ACCOUNT } : {}),
       ...(env.TRESOR_TRANSFER_SERVICE_ACCOUNT ? { transferServiceAccount: env.TRESOR_TRANSFER_SERVICE_ACCOUNT } : {}),
       ...(nodeSelector ? { nodeSelector } : {}),
+      filesystemVaults: parseFilesystemVaults(env.TRESOR_FILESYSTEM_VAULTS),
     }),
     limits: Object.freeze({
       maxConcurrentFreezes: int(env, 'TRESOR_MAX_CONCURRENT_FREEZES', 4, 1),

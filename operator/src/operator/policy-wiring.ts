@@ -144,7 +144,7 @@ export function newVaultController(o: { kc: KubeConfig; events: VaultEvents; log
   const podDeps = o.pods ? { pods: corePodApi(o.kc), settings: o.pods } : undefined;
   const checkFilesystem = podDeps ? { checkFilesystem: (v: BackupVaultObject, signal?: AbortSignal) => checkWithPod(v, podDeps, signal) } : {};
   return new VaultController({
-    check: (v, signal) => checkVault(v, { secrets, readConfig: readS3Config, ...checkFilesystem }, signal),
+    check: (v, signal) => checkVault(v, { secrets, readConfig: readS3Config, filesystemVaults: o.pods?.filesystemVaults ?? [], ...checkFilesystem }, signal),
     status: customObjectStatusApi<BackupVaultStatus>(o.kc, { group: GROUP, version: VERSION, plural: 'backupvaults' }),
     events: o.events,
     ...(o.log ? { log: o.log } : {}),

@@ -8,7 +8,7 @@ const vault = {
   apiVersion: 'tresor.io/v1alpha1', kind: 'BackupVault', metadata: { name: 'onsite', namespace: 'ns', uid: 'u1' },
   spec: { filesystem: { persistentVolumeClaim: { claimName: 'nfs', subPath: 'tresor' } }, encryption: { keySecretRef: { name: 'k' } } },
 } as unknown as BackupVaultObject;
-const settings = { image: 'tresor:dev', nodeSelector: { node: 'a' } };
+const settings = { image: 'tresor:dev', nodeSelector: { node: 'a' }, filesystemVaults: [{ namespace: 'ns', pvc: true }] };
 
 test('the check pod runs tresor vault check with the transfer pods\' vault access, owned by the vault', () => {
   const p = checkPod(vault, settings, 1000);

@@ -8,7 +8,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Kinds, Labels, MANAGED_BY, Reasons } from '../api/constants.ts';
 import type { BackupVaultObject } from '../api/types.ts';
 import type { PodSettings } from '../backup/kube/specs.ts';
-import { KEY_FILE, vaultAccess } from '../backup/kube/vault-access.ts';
+import { KEY_FILE, vaultAccess, vaultUrl } from '../backup/kube/vault-access.ts';
 import { childName } from '../backup/names.ts';
 import { backendUrl, type VaultCheck } from './probe.ts';
 
@@ -55,7 +55,7 @@ export interface VaultPodRun {
  * it, owned by the vault, named uniquely per run so a new run never waits for an old pod to go.
  */
 export function vaultPod(vault: BackupVaultObject, settings: PodSettings, run: VaultPodRun, nowMs: number): V1Pod {
-  const access = vaultAccess(vault);
+  const access = vaultAccess(vault, settings.filesystemVaults ?? []);
   const name = vault.metadata.name!;
   return {
     apiVersion: 'v1',
@@ -88,7 +88,7 @@ export function checkPod(vault: BackupVaultObject, settings: PodSettings, nowMs:
   return vaultPod(vault, settings, {
     role: CHECK_ROLE, nameTag: 'check', container: 'check',
     command: ['sh', '-c', 'exec tresor "$@" > /dev/termination-log', 'tresor'],
-    args: ['vault', 'check', '--vault', vaultAccess(vault).url, '--key-file', KEY_FILE, '--json'],
+    args: ['vault', 'check', '--vault', vaultUrl(vault), '--key-file', KEY_FILE, '--json'],
   }, nowMs);
 }
 

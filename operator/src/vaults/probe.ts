@@ -7,6 +7,7 @@
 import { Reasons } from '../api/constants.ts';
 import type { BackupVaultObject } from '../api/types.ts';
 import { deriveKeys, keyMatches } from '../vault/keys.ts';
+import { filesystemVaultRefusal, type FilesystemVaultAllowList } from './trust.ts';
 
 /** What one check found: the Ready condition's status, reason and message, and what status may record. */
 export interface VaultCheck {
@@ -59,6 +60,8 @@ export interface ProbeDeps {
   readonly readConfig: ConfigReader;
   /** Checks a filesystem vault's data (a check pod); without it such a vault is Ready/NotVerified. */
   readonly checkFilesystem?: (vault: BackupVaultObject, signal?: AbortSignal) => Promise<VaultCheck>;
+  /** Filesystem vaults granted to namespaces (ADR 0090); absent or empty: none. */
+  readonly filesystemVaults?: FilesystemVaultAllowList;
 }
 
 type Result = { ok: true; key: Buffer } | { ok: false; check: VaultCheck };
@@ -177,6 +180,9 @@ function judgeConfig(raw: Buffer, key: Buffer, backend: string): VaultCheck {
 /** Checks one vault: Secrets first (cheap, most common mistakes), then the config object and the key. */
 export async function checkVault(v: BackupVaultObject, deps: ProbeDeps, signal?: AbortSignal): Promise<VaultCheck> {
   const backend = backendUrl(v);
+  // Before any Secret is read or pod made: a vault this namespace may not use is never touched (ADR 0090).
+  const refusal = filesystemVaultRefusal(v, deps.filesystemVaults ?? []);
+  if (refusal) return fail(Reasons.VaultNotAllowed, refusal, backend);
   const key = await readKey(v, deps.secrets, backend);
   if (!key.ok) return key.check;
   if (!v.spec.s3) {

@@ -108,7 +108,7 @@ export class KubeBackupCluster implements BackupCluster {
     const settings = jobSettings(ctx);
     const body = transferPod({
       job, vmName, disk, attempt, diskId: vaultDiskId(job.namespace, vm.metadata?.uid ?? '', disk.name), forceFull: settings.forceFull,
-      vault: vaultAccess(ctx.vault), ...(ctx.policy?.spec.transfer?.bandwidthLimit ? { bandwidthLimit: ctx.policy.spec.transfer.bandwidthLimit } : {}),
+      vault: vaultAccess(ctx.vault, this.opts.pods.filesystemVaults ?? []), ...(ctx.policy?.spec.transfer?.bandwidthLimit ? { bandwidthLimit: ctx.policy.spec.transfer.bandwidthLimit } : {}),
     }, this.opts.pods);
     const name = body.metadata!.name!;
     const { adopted } = await this.adopt(job, () => createOrAdopt<V1Pod>({

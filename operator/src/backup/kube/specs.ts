@@ -6,6 +6,7 @@ import { API_VERSION, Kinds, Labels, MANAGED_BY } from '../../api/constants.ts';
 import { quantityToBytes } from '../../api/quantity.ts';
 import { jobChildNames } from '../names.ts';
 import type { JobRef, VmDisk } from '../ports.ts';
+import type { FilesystemVaultAllowList } from '../../vaults/trust.ts';
 import { KEY_FILE, type VaultAccess } from './vault-access.ts';
 
 /** How the operator runs its pods (from its configuration). */
@@ -17,6 +18,8 @@ export interface PodSettings {
   /** ServiceAccount of the transfer pods: it may create and patch Events, to report progress (ADR 0052). */
   readonly transferServiceAccount?: string;
   readonly nodeSelector?: Readonly<Record<string, string>>;
+  /** Filesystem vaults granted to namespaces (ADR 0090); absent or empty: object-storage vaults only. */
+  readonly filesystemVaults?: FilesystemVaultAllowList;
 }
 
 /** Tresor's role label values on the children of a job. */
