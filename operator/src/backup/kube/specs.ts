@@ -54,6 +54,15 @@ export function vaultDiskId(namespace: string, vmUid: string, disk: string): str
   return `${namespace}.${vmUid}.${disk}`.replace(/[^A-Za-z0-9._-]/g, '-');
 }
 
+/**
+ * The disks of a recovery point whose vault disk id is not the one the operator derives from the point's
+ * own namespace, VM UID and disk name: data of another namespace or VM, which restore and forget refuse
+ * (a forged or copied point must not reach another tenant's disks in a shared repository; review H4).
+ */
+export function foreignDisks(namespace: string, vmUid: string | undefined, disks: ReadonlyArray<{ readonly name: string; readonly vaultDiskId: string }>): string[] {
+  return disks.filter((d) => d.vaultDiskId !== vaultDiskId(namespace, vmUid ?? '', d.name)).map((d) => d.name);
+}
+
 /** What the snapshot pod is told to do. */
 export interface SnapshotPodInput {
   readonly job: JobRef;
