@@ -54,7 +54,7 @@ export function maintenancePod(vault: BackupVaultObject, runs: readonly string[]
   const common = ['--vault', vaultUrl(vault), '--key-file', KEY_FILE, '--json'];
   // One shell line per run; stderr goes to the termination log too, so an error is reported with its words.
   const script = ['rc=0', ...runs.map((r) => `tresor ${[...r, ...common].map(shellQuote).join(' ')} >> /dev/termination-log 2>&1 || rc=$?`), 'exit $rc'].join('\n');
-  return vaultPod(vault, settings, { role: MAINTENANCE_ROLE, nameTag: 'maint', container: 'maintenance', command: ['sh', '-c', script] }, nowMs);
+  return vaultPod(vault, settings, { role: MAINTENANCE_ROLE, nameTag: 'maint', container: 'maintenance', command: ['sh', '-c', script], data: true }, nowMs);
 }
 
 function shellQuote(s: string): string {

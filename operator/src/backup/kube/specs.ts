@@ -7,6 +7,7 @@ import { quantityToBytes } from '../../api/quantity.ts';
 import { jobChildNames } from '../names.ts';
 import type { JobRef, VmDisk } from '../ports.ts';
 import type { FilesystemVaultAllowList } from '../../vaults/trust.ts';
+import { DEFAULT_POD_RESOURCES, hardenPodSpec, type PodResources } from './hardening.ts';
 import { KEY_FILE, type VaultAccess } from './vault-access.ts';
 
 /** How the operator runs its pods (from its configuration). */
@@ -18,6 +19,10 @@ export interface PodSettings {
   /** ServiceAccount of the transfer pods: it may create and patch Events, to report progress (ADR 0052). */
   readonly transferServiceAccount?: string;
   readonly nodeSelector?: Readonly<Record<string, string>>;
+  /** ServiceAccount of the vault check and maintenance pods (no token is mounted; ADR 0092); default: the transfer one. */
+  readonly vaultServiceAccount?: string;
+  /** Requests and limits of the pods; default DEFAULT_POD_RESOURCES. */
+  readonly resources?: PodResources;
   /** Filesystem vaults granted to namespaces (ADR 0090); absent or empty: object-storage vaults only. */
   readonly filesystemVaults?: FilesystemVaultAllowList;
 }
@@ -90,12 +95,12 @@ export function snapshotPod(input: SnapshotPodInput, settings: PodSettings): V1P
       name: jobChildNames(job.name).snapshotPod, namespace: job.namespace,
       labels: jobLabels(job, input.vmName, { [Labels.Role]: Roles.snapshot }), ownerReferences: [ownerRef(job)],
     },
-    spec: {
+    spec: hardenPodSpec({
       restartPolicy: 'Never',
       ...(settings.snapshotServiceAccount ? { serviceAccountName: settings.snapshotServiceAccount } : {}),
       ...(settings.nodeSelector ? { nodeSelector: { ...settings.nodeSelector } } : {}),
       containers: [{ name: 'snapshot', image: settings.image, command: ['tresor'], args, terminationMessagePolicy: 'FallbackToLogsOnError' }],
-    },
+    }, { resources: (settings.resources ?? DEFAULT_POD_RESOURCES).small, token: true }),
   };
 }
 
@@ -162,7 +167,7 @@ export function transferPod(input: TransferPodInput, settings: PodSettings): V1P
       labels: jobLabels(job, input.vmName, { [Labels.Role]: Roles.transfer, [Labels.Disk]: disk.name }),
       ownerReferences: [ownerRef(job)],
     },
-    spec: {
+    spec: hardenPodSpec({
       restartPolicy: 'Never',
       ...(settings.transferServiceAccount ? { serviceAccountName: settings.transferServiceAccount } : {}),
       ...(settings.nodeSelector ? { nodeSelector: { ...settings.nodeSelector } } : {}),
@@ -178,6 +183,6 @@ export function transferPod(input: TransferPodInput, settings: PodSettings): V1P
         volumeMounts: [...input.vault.mounts, ...(block ? [] : [{ name: 'source', mountPath: SOURCE_DIR, readOnly: true }])],
         ...(block ? { volumeDevices: [{ name: 'source', devicePath: SOURCE_DEVICE }] } : {}),
       }],
-    },
+    }, { resources: (settings.resources ?? DEFAULT_POD_RESOURCES).data, token: true }),
   };
 }
