@@ -60,6 +60,7 @@ const ALL_ON = {
   'operator.watchNamespace': 'vms',
   'operator.appVersion': '0.1.0',
   'vaults.filesystem.allow': ['vms:/srv/tresor', 'vms:pvc'],
+  'vaults.s3.allowedEndpoints': ['https://s3.eu-west-1.amazonaws.com'],
 };
 
 const find = (objs: Obj[], kind: string, name?: string): Obj => {

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { DEFAULT_POD_RESOURCES, type PodResources } from '../backup/kube/hardening.ts';
 import type { PodSettings } from '../backup/kube/specs.ts';
 import type { BackupLimits } from '../backup/workflow.ts';
-import { parseFilesystemVaults } from '../vaults/trust.ts';
+import { parseFilesystemVaults, parseS3Endpoints } from '../vaults/trust.ts';
 
 /** Everything the operator process is told. */
 export interface OperatorConfig {
@@ -17,6 +17,8 @@ export interface OperatorConfig {
   /** Watch one namespace, or every namespace when undefined. */
   readonly namespace: string | undefined;
   readonly pods: PodSettings;
+  /** S3 endpoint origins the operator itself may call (TRESOR_S3_ENDPOINTS); empty: any. */
+  readonly s3Endpoints: readonly string[];
   readonly limits: BackupLimits;
   /** Port of /metrics, /healthz and /readyz (0 picks a free one). */
   readonly opsPort: number;
@@ -88,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
       ...(nodeSelector ? { nodeSelector } : {}),
       filesystemVaults: parseFilesystemVaults(env.TRESOR_FILESYSTEM_VAULTS),
     }),
+    s3Endpoints: parseS3Endpoints(env.TRESOR_S3_ENDPOINTS),
     limits: Object.freeze({
       maxConcurrentFreezes: int(env, 'TRESOR_MAX_CONCURRENT_FREEZES', 4, 1),
       maxConcurrentTransfers: int(env, 'TRESOR_MAX_CONCURRENT_TRANSFERS', 8, 1),

@@ -4,7 +4,7 @@ import type { BackupVaultObject } from '../api/types.ts';
 import { FS_VAULT_MOUNT, vaultAccess } from '../backup/kube/vault-access.ts';
 import { TerminalError } from '../runtime/errors.ts';
 import { checkVault } from './probe.ts';
-import { filesystemVaultRefusal, isCleanAbsolutePath, parseFilesystemVaults } from './trust.ts';
+import { endpointRefusal, filesystemVaultRefusal, isCleanAbsolutePath, parseFilesystemVaults, parseS3Endpoints } from './trust.ts';
 
 const fsVault = (namespace: string, filesystem: BackupVaultObject['spec']['filesystem']): BackupVaultObject => ({
   apiVersion: 'tresor.io/v1alpha1', kind: 'BackupVault', metadata: { name: 'v', namespace },
@@ -63,6 +63,17 @@ test('the readiness check refuses an ungranted filesystem vault before reading a
     readConfig: async () => Buffer.alloc(0),
   });
   assert.equal([check.status, check.reason, reads], ['False', 'VaultNotAllowed', 0]);
+});
+
+test('S3 endpoint allow-list: origins parse; only listed origins pass; empty allows any', () => {
+  const allowed = parseS3Endpoints('https://s3.eu-west-1.amazonaws.com/, http://minio.storage.svc:9000');
+  assert.equal(allowed, ['https://s3.eu-west-1.amazonaws.com', 'http://minio.storage.svc:9000']);
+  assert.throws(() => parseS3Endpoints('not a url'), /"not a url" is not a URL/);
+  assert.throws(() => parseS3Endpoints('ftp://x'), /must be an http\(s\) URL/);
+  assert.is(endpointRefusal('http://minio.storage.svc:9000/', allowed), undefined);
+  assert.is(endpointRefusal(undefined, allowed), undefined, 'no endpoint: AWS, allowed when an AWS endpoint is listed');
+  assert.match(endpointRefusal('http://10.0.0.1:9000', allowed) ?? '', /may not call http:\/\/10\.0\.0\.1:9000/);
+  assert.is(endpointRefusal('http://10.0.0.1:9000', []), undefined);
 });
 
 test.run();

@@ -62,3 +62,32 @@ export function filesystemVaultRefusal(vault: BackupVaultObject, allow: Filesyst
   if (mine.some((g) => g.pvc)) return undefined;
   return `PVC vaults in namespace ${ns} are not allowed: a cluster admin must grant them to this namespace (chart value vaults.filesystem.allow, TRESOR_FILESYSTEM_VAULTS); use an S3 vault otherwise`;
 }
+
+/** Parses `TRESOR_S3_ENDPOINTS` (comma-separated URL origins such as https://s3.eu-west-1.amazonaws.com); empty allows any. */
+export function parseS3Endpoints(raw: string | undefined): readonly string[] {
+  const out: string[] = [];
+  for (const e of (raw ?? '').split(',').map((x) => x.trim()).filter(Boolean)) {
+    let origin: string;
+    try {
+      origin = new URL(e).origin;
+    } catch {
+      throw new Error(`TRESOR_S3_ENDPOINTS entry "${e}" is not a URL such as https://s3.example.com`);
+    }
+    if (origin === 'null' || !/^https?:$/.test(new URL(e).protocol)) throw new Error(`TRESOR_S3_ENDPOINTS entry "${e}" must be an http(s) URL`);
+    out.push(origin);
+  }
+  return Object.freeze(out);
+}
+
+/** Why the operator may not call `endpoint`, or undefined: an empty allow-list allows any; else its origin must be listed. */
+export function endpointRefusal(endpoint: string | undefined, allowed: readonly string[]): string | undefined {
+  if (allowed.length === 0) return undefined;
+  let origin = 'https://s3.amazonaws.com';
+  try {
+    if (endpoint) origin = new URL(endpoint).origin;
+  } catch {
+    return `spec.s3.endpoint "${endpoint}" is not a URL`;
+  }
+  if (allowed.includes(origin) || (!endpoint && allowed.some((a) => /^https:\/\/s3[.-]/.test(a) && a.endsWith('.amazonaws.com')))) return undefined;
+  return `the operator may not call ${origin}: allowed S3 endpoints are ${allowed.join(', ')} (chart value vaults.s3.allowedEndpoints, TRESOR_S3_ENDPOINTS)`;
+}
