@@ -6,7 +6,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { BackupVaultObject } from '../api/types.ts';
 import type { PodSettings } from '../backup/kube/specs.ts';
-import { KEY_FILE, vaultAccess } from '../backup/kube/vault-access.ts';
+import { KEY_FILE, vaultUrl } from '../backup/kube/vault-access.ts';
 import type { ForgetReport } from '../vault/forget.ts';
 import type { GcReport } from '../vault/gc.ts';
 import { Vault } from '../vault/vault.ts';
@@ -51,10 +51,10 @@ async function openS3(vault: BackupVaultObject, secrets: SecretReader): Promise<
 
 /** The maintenance pod of one vault running `tresor` once per argument list, JSON lines in its termination message. */
 export function maintenancePod(vault: BackupVaultObject, runs: readonly string[][], settings: PodSettings, nowMs: number): V1Pod {
-  const common = ['--vault', vaultAccess(vault).url, '--key-file', KEY_FILE, '--json'];
+  const common = ['--vault', vaultUrl(vault), '--key-file', KEY_FILE, '--json'];
   // One shell line per run; stderr goes to the termination log too, so an error is reported with its words.
   const script = ['rc=0', ...runs.map((r) => `tresor ${[...r, ...common].map(shellQuote).join(' ')} >> /dev/termination-log 2>&1 || rc=$?`), 'exit $rc'].join('\n');
-  return vaultPod(vault, settings, { role: MAINTENANCE_ROLE, nameTag: 'maint', container: 'maintenance', command: ['sh', '-c', script] }, nowMs);
+  return vaultPod(vault, settings, { role: MAINTENANCE_ROLE, nameTag: 'maint', container: 'maintenance', command: ['sh', '-c', script], data: true }, nowMs);
 }
 
 function shellQuote(s: string): string {
