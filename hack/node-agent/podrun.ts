@@ -68,6 +68,8 @@ export class PodRun {
   private main: ContainerInfo[];
   private readonly startTime = new Date();
   private stopping = false;
+  /** Container changes are recorded but not written (the deadline's kill is under way). */
+  private quiet = false;
   private failure: PodInfo['failure'];
 
   constructor(pod: V1Pod, deps: PodRunDeps) {
@@ -96,12 +98,23 @@ export class PodRun {
     }
   }
 
-  /** activeDeadlineSeconds passed: kubelet kills the containers and fails the pod. */
+  /**
+   * activeDeadlineSeconds passed: kubelet kills the containers and fails the pod. The phase Failed and
+   * the containers' terminated states go out in one status write, as kubelet's do: the containers'
+   * own exits are held back (`quiet`) until every one has ended, so no reader ever sees a Failed pod
+   * whose container still runs.
+   */
   private deadlineExceeded(seconds: number): void {
-    this.failure = { reason: 'DeadlineExceeded', message: `Pod was active on the node longer than the specified deadline (${seconds} s)` };
-    this.deps.event('Normal', 'DeadlineExceeded', this.failure.message);
-    this.report();
-    this.stop(0).catch(() => undefined);
+    const failure = { reason: 'DeadlineExceeded', message: `Pod was active on the node longer than the specified deadline (${seconds} s)` };
+    this.deps.event('Normal', 'DeadlineExceeded', failure.message);
+    this.quiet = true;
+    this.stop(0).finally(() => {
+      this.failure = failure;
+      this.init = this.init.map((c) => ({ ...c, done: true }));
+      this.main = this.main.map((c) => ({ ...c, done: true }));
+      this.quiet = false;
+      this.report();
+    }).catch(() => undefined);
   }
 
   private async runContainers(): Promise<void> {
@@ -131,6 +144,7 @@ export class PodRun {
   }
 
   private report(): void {
+    if (this.quiet) return;
     this.deps.onUpdate(this.info());
   }
 
