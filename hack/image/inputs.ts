@@ -98,11 +98,13 @@ export function debianPackages(files: readonly string[]): OtherComponent[] {
   });
 }
 
-const EXCLUDED_NAME = /(\.map|\.d\.ts|\.d\.mts|\.d\.cts|\.md|\.markdown)$/i;
+// Node never runs TypeScript from node_modules (type stripping refuses it), so packages' .ts sources and
+// typings are dead weight, as are source maps, docs and tests.
+const EXCLUDED_NAME = /(\.map|\.[cm]?ts|\.md|\.markdown)$|\.(test|spec)\.[cm]?js$/i;
 const EXCLUDED_DIR = new Set(['test', 'tests', '__tests__', '.github', '.bin']);
 const KEEP_MD = /^(licen[cs]e|notice|copying)/i;
 
-/** Every file of the staged node_modules that runs (no source maps, type declarations, docs or tests). */
+/** Every file of the staged node_modules that runs (no source maps, TypeScript, docs or tests). */
 export function nodeModulesFiles(nodeModules: string, omit: readonly string[]): ImageFile[] {
   const out: ImageFile[] = [];
   const walk = (dir: string, rel: string): void => {
