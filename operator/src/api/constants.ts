@@ -90,6 +90,8 @@ export const Reasons = {
   BucketNotFound: 'BucketNotFound',
   CredentialsRejected: 'CredentialsRejected',
   VaultUnsupported: 'VaultUnsupported',
+  /** The vault's config does not authenticate under the key: someone without the key changed it (ADR 0017). */
+  VaultConfigNotAuthentic: 'VaultConfigNotAuthentic',
   /** Ready=True without opening the data: a filesystem vault only pods can mount (ADR 0070). */
   NotVerified: 'NotVerified',
   // BackupPolicy
