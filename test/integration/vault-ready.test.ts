@@ -14,7 +14,7 @@ import { Controller } from '../../operator/src/runtime/controller.ts';
 import { coreEventSink, EventRecorder } from '../../operator/src/runtime/events.ts';
 import { enqueueOnChange } from '../../operator/src/runtime/manager.ts';
 import { storeFromUrl } from '../../operator/src/vault/location.ts';
-import { Vault } from '../../operator/src/vault/vault.ts';
+import { CONFIG_KEY, Vault, VAULT_FORMAT_VERSION } from '../../operator/src/vault/vault.ts';
 import { createBucket, createNamespace, deleteBucket, deleteNamespace, eventually, kubeConfig, kubectl, testEnv } from '../harness.ts';
 
 const test = suite('vault readiness');
@@ -83,7 +83,7 @@ test('a good vault is Ready with its id, format, backend and check time; an Even
   const r = await readyOf('good', 'VaultReady');
   assert.is(r.status, 'True');
   assert.match(r.vault.status?.repositoryId ?? '', /^[0-9a-f]{32}$/);
-  assert.is(r.vault.status?.formatVersion, 1);
+  assert.is(r.vault.status?.formatVersion, VAULT_FORMAT_VERSION);
   assert.is(r.vault.status?.backend, `s3://${s.bucket}/good`);
   assert.ok(r.vault.status?.lastCheckedTime);
   assert.is(r.vault.status?.conditions?.[0]?.observedGeneration, r.vault.metadata.generation);
@@ -93,11 +93,21 @@ test('a good vault is Ready with its id, format, backend and check time; an Even
   });
 });
 
+test('a config edited without the key (block size) is VaultConfigNotAuthentic, not Ready', async () => {
+  const store = await storeFromUrl(`s3://${s.bucket}/edited?endpoint=${encodeURIComponent(testEnv().s3.endpoint)}`);
+  await Vault.init(store, key);
+  await store.put(CONFIG_KEY, Buffer.from((await store.get(CONFIG_KEY)).toString().replace('"blockSize": 1048576', '"blockSize": 4096')));
+  await createVault('edited', { prefix: 'edited' });
+  const r = await readyOf('edited', 'VaultConfigNotAuthentic');
+  assert.is(r.status, 'False');
+  assert.match(r.message, /someone without the key changed it/);
+});
+
 test('a wrong key is WrongKey, not Ready, with a Warning Event', async () => {
   await createVault('wrong-key', {}, 'other-key');
   const r = await readyOf('wrong-key', 'WrongKey');
   assert.is(r.status, 'False');
-  assert.match(r.message, /not the key vault [0-9a-f]+ was created with/);
+  assert.match(r.message, /not a master key of vault [0-9a-f]+: restore the original key/);
   await eventually('WrongKey warning', async () => {
     const ev = await core.listNamespacedEvent({ namespace: s.ns, fieldSelector: 'involvedObject.name=wrong-key' });
     return ev.items.some((e) => e.reason === 'WrongKey' && e.type === 'Warning') ? true : undefined;

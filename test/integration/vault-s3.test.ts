@@ -13,7 +13,6 @@ import { changeBlocks, imageKinds, sameBytes, tempDir, writeImage } from '../../
 import { restoreDisk } from '../../operator/src/mover/restore.ts';
 import { forgetBackup } from '../../operator/src/vault/forget.ts';
 import { gcVault } from '../../operator/src/vault/gc.ts';
-import { manifestKey } from '../../operator/src/vault/manifest.ts';
 import { storeFromUrl } from '../../operator/src/vault/location.ts';
 import { verifyVault } from '../../operator/src/vault/verify.ts';
 import { Vault } from '../../operator/src/vault/vault.ts';
@@ -94,7 +93,7 @@ test('gc on S3 during a backup defers; afterwards it deletes only unreferenced b
   const src = join(dir, 'gc.img');
   await writeImage(src, 16 * MiB, [{ offset: 0, length: 16 * MiB, fill: 'random' }]);
   const first = await backupDisk({ vault, source: src, diskId: 'gc' });
-  await vault.store.delete(manifestKey('gc', first.backupId));
+  await vault.store.delete(vault.manifestKey('gc', first.backupId));
   // Half the blocks now exist only as orphans the next backup dedups against; the other half is new
   // data that the bandwidth limit keeps in flight while GC runs.
   const fh = await open(src, 'r+');

@@ -144,7 +144,7 @@ export const BackupVault: KindDefinition = {
     'encrypted with a key from a Secret, optionally locked against deletion. Summary condition: Ready ' +
     `(reasons ${Reasons.VaultReady}, ${Reasons.VaultUnreachable}, ${Reasons.VaultUninitialized}, ${Reasons.BucketNotFound}, ` +
     `${Reasons.CredentialsMissing}, ${Reasons.CredentialsRejected}, ${Reasons.KeySecretMissing}, ${Reasons.KeyInvalid}, ${Reasons.WrongKey}, ` +
-    `${Reasons.VaultUnsupported}, ${Reasons.NotVerified}).`,
+    `${Reasons.VaultUnsupported}, ${Reasons.VaultConfigNotAuthentic}, ${Reasons.NotVerified}).`,
   spec: BackupVaultSpec,
   status: BackupVaultStatus,
   printerColumns: [

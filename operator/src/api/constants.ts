@@ -96,6 +96,8 @@ export const Reasons = {
   EndpointNotAllowed: 'EndpointNotAllowed',
   /** A RecoveryPoint naming vault data of another namespace or VM (review H4): never restored or forgotten. */
   ForeignVaultData: 'ForeignVaultData',
+  /** The vault's config does not authenticate under the key: someone without the key changed it (ADR 0017). */
+  VaultConfigNotAuthentic: 'VaultConfigNotAuthentic',
   /** Ready=True without opening the data: a filesystem vault only pods can mount (ADR 0070). */
   NotVerified: 'NotVerified',
   // BackupPolicy

@@ -1,4 +1,4 @@
-// `tresor` command line: vault init|verify|gc|forget, disk backup|restore|list. Used by the transfer and restore pods and by people.
+// `tresor` command line: vault init|check|keys|rotate-key|retire-key|verify|gc|forget, disk backup|restore|list. Used by the transfer and restore pods and by people.
 import { access } from 'node:fs/promises';
 import { readChangedBlocks } from '../mover/changed-blocks.ts';
 import { parseSize } from '../mover/limits.ts';
@@ -12,6 +12,11 @@ const USAGE = `usage: tresor <group> <command> [options]
 
   tresor vault init    --vault URL --key-file FILE [--block-size 1M]   (creates FILE with a new key if missing)
   tresor vault check   --vault URL --key-file FILE [--json]   (opens the vault and checks the key; reads nothing else)
+  tresor vault keys    --vault URL --key-file FILE [--json]   (master key ids and data keys; never key bytes)
+  tresor vault rotate-key --vault URL --key-file FILE [--new-key-file NEW] [--json]
+                       (new writes use a new data key; old backups stay readable. With NEW (created if missing):
+                        NEW becomes a second master key wrapping every key; switch the Secret to it, then:)
+  tresor vault retire-key --vault URL --key-file NEW (--master-id ID | --retire-key-file OLD) [--json]
   tresor vault verify  --vault URL --key-file FILE [--read-data] [--repair] [--json]
   tresor vault gc      --vault URL --key-file FILE [--grace 1h] [--allow-empty] [--dry-run] [--json]
   tresor vault forget  --vault URL --key-file FILE --disk-id ID --backup ID [--retention-lock-days N] [--json]
@@ -57,8 +62,8 @@ async function vaultInit(argv: string[]): Promise<number> {
 async function vaultCheck(argv: string[]): Promise<number> {
   const o = parseOptions(argv, COMMON);
   const v = await openVault(o);
-  const r = { vaultId: v.config.vaultId, version: v.config.version, blockSize: v.config.blockSize };
-  print(o, r, `OK: vault ${r.vaultId} (format ${r.version}, block size ${r.blockSize}) at ${v.store.location}; the key matches`);
+  const r = { vaultId: v.config.vaultId, version: v.config.version, blockSize: v.config.blockSize, masterKey: v.masterId, dataKey: v.config.currentDataKey };
+  print(o, r, `OK: vault ${r.vaultId} (format ${r.version}, block size ${r.blockSize}) at ${v.store.location}; its config authenticates under master key ${r.masterKey}`);
   return 0;
 }
 
@@ -171,6 +176,9 @@ async function diskList(argv: string[]): Promise<number> {
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   'vault init': vaultInit,
   'vault check': vaultCheck,
+  'vault keys': async (argv) => (await import('./vault-keys.ts')).vaultKeys(argv),
+  'vault rotate-key': async (argv) => (await import('./vault-keys.ts')).vaultRotateKey(argv),
+  'vault retire-key': async (argv) => (await import('./vault-keys.ts')).vaultRetireKey(argv),
   'vault verify': vaultVerify,
   'vault gc': vaultGc,
   'vault forget': vaultForget,

@@ -6,7 +6,6 @@ import * as assert from 'uvu/assert';
 import { FsStore } from '../vault/fs-store.ts';
 import { gcVault } from '../vault/gc.ts';
 import { acquireLock } from '../vault/locks.ts';
-import { manifestKey } from '../vault/manifest.ts';
 import { verifyVault } from '../vault/verify.ts';
 import { Vault } from '../vault/vault.ts';
 import { backupDisk } from './backup.ts';
@@ -35,7 +34,7 @@ test('gc refuses to delete anything when no manifest is listed but blocks exist'
   const src = join(dir, 'e.img');
   await writeImage(src, 2 * MiB, [{ offset: 0, length: 2 * MiB, fill: 'random' }]);
   const r = await backupDisk({ vault, source: src, diskId: 'e' });
-  await vault.store.delete(manifestKey('e', r.backupId));
+  await vault.store.delete(vault.manifestKey('e', r.backupId));
   try {
     await gcVault(vault, { graceMs: 0 });
     assert.unreachable('gc deleted with an empty manifest listing');
@@ -52,7 +51,7 @@ test('gc deletes unreferenced blocks only after the grace period and keeps refer
   await writeImage(b, 4 * MiB, [{ offset: 0, length: 4 * MiB, fill: 'random' }]);
   await backupDisk({ vault, source: a, diskId: 'a' });
   const rb = await backupDisk({ vault, source: b, diskId: 'b' });
-  await vault.store.delete(manifestKey('b', rb.backupId));
+  await vault.store.delete(vault.manifestKey('b', rb.backupId));
   const kept = await gcVault(vault, { graceMs: 3_600_000 });
   assert.is(kept.blocksDeleted, 0);
   assert.is(kept.keptForGrace, 4);
@@ -73,7 +72,7 @@ test('gc during a backup loses nothing, even blocks the backup found already sto
     { offset: 8 * MiB, length: 16 * MiB, fill: 'random' },
   ]);
   const ro = await backupDisk({ vault, source: orphan, diskId: 'orphan' });
-  await vault.store.delete(manifestKey('orphan', ro.backupId));
+  await vault.store.delete(vault.manifestKey('orphan', ro.backupId));
   // The same disk with its tail rewritten: 8 blocks dedup against orphans, 16 are new and rate-limited.
   const { open } = await import('node:fs/promises');
   const fh = await open(orphan, 'r+');

@@ -3,7 +3,6 @@
 // so forgetting a parent never breaks a child. Blocks are never deleted here: only GC deletes them,
 // after its grace period and never while a backup holds a lock (ADR 0013, 0073).
 import { acquireLock, liveLocks } from './locks.ts';
-import { manifestKey } from './manifest.ts';
 import { NotFoundError } from './store.ts';
 import { checkDiskId, type Vault } from './vault.ts';
 
@@ -47,7 +46,7 @@ export async function forgetBackup(v: Vault, diskId: string, backupId: string, o
   checkDiskId(diskId);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(backupId)) throw new Error(`bad backup id '${backupId}'`);
   const now = o.now ?? Date.now;
-  const key = manifestKey(diskId, backupId);
+  const key = v.manifestKey(diskId, backupId);
   const base = { diskId, backupId };
   if (!(await v.store.has(key))) return { ...base, outcome: 'absent', reason: `backup ${backupId} of disk ${diskId} is not in the vault: nothing to forget` };
   // A GC-kind lock: a backup starting from now on waits for us; one already running is seen below.

@@ -1,5 +1,6 @@
 // Per-disk backup manifests: a versioned header plus the block map, sealed (authenticated) with the manifest key.
-import { ID_BYTES, open, seal } from './codec.ts';
+import { createHmac } from 'node:crypto';
+import { ID_BYTES, type KeyRing, open, seal } from './codec.ts';
 
 /** How a backup found the blocks it had to read. */
 export type BackupType = 'full' | 'incremental-hash' | 'incremental-changed-blocks';
@@ -50,13 +51,31 @@ export function idAt(map: Buffer, i: number): Buffer {
   return map.subarray(i * ID_BYTES, (i + 1) * ID_BYTES);
 }
 
-/** Where a manifest is stored in the vault. */
-export function manifestKey(diskId: string, backupId: string): string {
-  return `manifests/${diskId}/${backupId}`;
+/** Hex digits of a disk tag: 128 bits of HMAC-SHA256. */
+const TAG_HEX = 32;
+
+/**
+ * The keyed id a disk's manifests are stored under: HMAC-SHA256(naming key, disk id), so a bucket reader
+ * learns neither namespace, VM nor volume from object names (ADR 0019). The readable id is in the sealed header.
+ */
+export function diskTag(namingKey: Buffer, diskId: string): string {
+  return createHmac('sha256', namingKey).update('tresor/v2/disk/').update(diskId).digest('hex').slice(0, TAG_HEX);
 }
 
-function context(h: { diskId: string; backupId: string }): Buffer {
-  return Buffer.from(manifestKey(h.diskId, h.backupId));
+/** Where a disk's manifests are stored: one "directory" per disk tag, so one disk lists without the others. */
+export function manifestPrefix(namingKey: Buffer, diskId: string): string {
+  return `manifests/${diskTag(namingKey, diskId)}/`;
+}
+
+/** Where a manifest is stored in the vault. */
+export function manifestKey(namingKey: Buffer, diskId: string, backupId: string): string {
+  return `${manifestPrefix(namingKey, diskId)}${backupId}`;
+}
+
+/** The disk tag and backup id of a manifest object name, or undefined when it is not one. */
+export function parseManifestKey(key: string): { tag: string; backupId: string } | undefined {
+  const m = /^manifests\/([0-9a-f]{32})\/([A-Za-z0-9][A-Za-z0-9._-]{0,252})$/.exec(key);
+  return m ? { tag: m[1] as string, backupId: m[2] as string } : undefined;
 }
 
 /** Size of the header trailer that follows the block map in a manifest's plaintext (JSON padded with spaces). */
@@ -80,11 +99,11 @@ function headerBytes(header: ManifestHeader): Buffer {
 }
 
 /**
- * Serializes and seals a manifest: plaintext = block map, then the header trailer. The context binds it to
- * its own name so manifests cannot be swapped. A map with a trailer is encoded in place (and its trailer
- * overwritten).
+ * Serializes and seals a manifest with the current data key: plaintext = block map, then the header trailer.
+ * The context is its object name (which binds the disk id by HMAC), so manifests cannot be swapped. A map with
+ * a trailer is encoded in place (and its trailer overwritten).
  */
-export function encodeManifest(key: Buffer, m: Manifest): Buffer {
+export function encodeManifest(keys: KeyRing, name: string, m: Manifest): Buffer {
   const head = headerBytes(m.header);
   let plain: Buffer;
   if (withTrailer.has(m.map)) {
@@ -93,25 +112,33 @@ export function encodeManifest(key: Buffer, m: Manifest): Buffer {
   } else {
     plain = Buffer.concat([m.map, head]);
   }
-  return seal(key, plain, context(m.header), 3);
+  return seal(keys, plain, Buffer.from(name), 3);
 }
 
-/** Opens and checks a manifest read from diskId/backupId; throws on tampering, wrong key or unknown version. */
-export function decodeManifest(key: Buffer, sealed: Buffer, diskId: string, backupId: string): Manifest {
-  const plain = open(key, sealed, context({ diskId, backupId }), `manifest ${diskId}/${backupId}`);
-  if (plain.length < HEADER_BYTES) throw new Error(`manifest ${diskId}/${backupId} is too short`);
+/**
+ * Opens and checks a manifest read from object `name`; throws on tampering, wrong key or unknown version, or
+ * when its header names another backup than `backupId` (or another disk than `diskId`, when the caller knows it).
+ */
+export function decodeManifest(keys: KeyRing, sealed: Buffer, at: { name: string; backupId: string; diskId?: string }): Manifest {
+  const { name, backupId, diskId } = at;
+  const what = `manifest ${diskId ?? name}/${backupId}`;
+  const plain = open(keys, sealed, Buffer.from(name), what);
+  if (plain.length < HEADER_BYTES) throw new Error(`${what} is too short`);
   let header: ManifestHeader;
   try {
     header = JSON.parse(plain.subarray(plain.length - HEADER_BYTES).toString('utf8')) as ManifestHeader;
   } catch {
-    throw new Error(`manifest ${diskId}/${backupId} authenticates but its header trailer is not JSON: written by an incompatible Tresor version`);
+    throw new Error(`${what} authenticates but its header trailer is not JSON: written by an incompatible Tresor version`);
   }
   if (header.format !== 'tresor-disk-manifest' || header.version !== 1) {
-    throw new Error(`manifest ${diskId}/${backupId} has unsupported format ${header.format} v${header.version}`);
+    throw new Error(`${what} has unsupported format ${header.format} v${header.version}`);
+  }
+  if (header.backupId !== backupId || (diskId !== undefined && header.diskId !== diskId)) {
+    throw new Error(`${what} authenticates but its header names ${header.diskId}/${header.backupId}`);
   }
   const map = plain.subarray(0, plain.length - HEADER_BYTES);
   const expected = blockCount(header.diskSize, header.blockSize) * ID_BYTES;
-  if (map.length !== expected) throw new Error(`manifest ${diskId}/${backupId} block map has ${map.length} bytes, expected ${expected}`);
+  if (map.length !== expected) throw new Error(`${what} block map has ${map.length} bytes, expected ${expected}`);
   withTrailer.add(map);
   return { header, map };
 }

@@ -1,22 +1,16 @@
-// A vault: its config object, key check, and the names of its blocks and manifests.
+// A vault: its authenticated config, its keys, and the names of its blocks and manifests.
 import { randomBytes } from 'node:crypto';
-import { decodeManifest, encodeManifest, type Manifest, manifestKey } from './manifest.ts';
-import { deriveKeys, keyCheck, keyMatches, type VaultKeys } from './keys.ts';
+import { newConfig, parseConfig, unlockConfig, type Unwrapped, type VaultConfig } from './config.ts';
+import { type VaultKeys } from './keys.ts';
+import { decodeManifest, diskTag, encodeManifest, type Manifest, manifestKey, manifestPrefix, parseManifestKey } from './manifest.ts';
 import { NotFoundError, type ObjectStore } from './store.ts';
 
-/** The vault's plaintext config object (no secrets: the key check is an HMAC). */
-export interface VaultConfig {
-  readonly format: 'tresor-vault';
-  readonly version: 1;
-  readonly vaultId: string;
-  readonly blockSize: number;
-  readonly keyCheck: string;
-  readonly createdAt: string;
-}
+export { VAULT_FORMAT_VERSION, type VaultConfig } from './config.ts';
 
 /** Default block size: see docs/adr/0010-block-size-and-object-layout.md. */
 export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
-const CONFIG_KEY = 'config';
+/** Object key of the vault's config. */
+export const CONFIG_KEY = 'config';
 const DISK_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 
 /** Throws unless a disk id is safe to use as one path segment of an object key. */
@@ -40,97 +34,137 @@ function unreachable(store: ObjectStore, err: unknown): Error {
   return new Error(`cannot reach vault ${store.location}: ${(err as Error).message}`, { cause: err });
 }
 
-/** An opened vault: a store plus the subkeys that its key check accepted. */
+/** Reads the config object; errors say whether the vault is missing or unreachable. */
+export async function readConfigObject(store: ObjectStore): Promise<Buffer> {
+  try {
+    return await store.get(CONFIG_KEY);
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new Error(`no vault at ${store.location}: create one with 'tresor vault init'`);
+    throw unreachable(store, err);
+  }
+}
+
+/** Reads, authenticates and unwraps a vault's config with one master key (for key rotation). */
+export async function unlockVault(store: ObjectStore, master: Buffer): Promise<{ config: VaultConfig; keys: VaultKeys; unwrapped: Unwrapped; masterId: string }> {
+  const config = parseConfig(await readConfigObject(store), store.location);
+  return { config, ...unlockConfig(config, master, store.location) };
+}
+
+/** An opened vault: a store, its authenticated config, and the keys a master key unwrapped from it. */
 export class Vault {
   readonly store: ObjectStore;
   readonly config: VaultConfig;
   readonly keys: VaultKeys;
+  /** Id of the master key this vault was opened with. */
+  readonly masterId: string;
 
-  private constructor(store: ObjectStore, config: VaultConfig, keys: VaultKeys) {
+  private constructor(store: ObjectStore, config: VaultConfig, keys: VaultKeys, masterId: string) {
     this.store = store;
     this.config = config;
     this.keys = keys;
+    this.masterId = masterId;
   }
 
   /** Creates a vault in an empty location; refuses when one is already there. */
   static async init(store: ObjectStore, master: Buffer, blockSize = DEFAULT_BLOCK_SIZE): Promise<Vault> {
-    if (!Number.isInteger(Math.log2(blockSize)) || blockSize < 4096 || blockSize > 64 * 1024 * 1024) {
-      throw new Error(`bad block size ${blockSize}: use a power of two from 4 KiB to 64 MiB`);
-    }
+    const { config } = newConfig(master, blockSize);
     const exists = await store.has(CONFIG_KEY).catch((err: unknown) => {
       throw unreachable(store, err);
     });
     if (exists) throw new Error(`a vault already exists at ${store.location}`);
-    const vaultId = randomBytes(16).toString('hex');
-    const keys = deriveKeys(master, vaultId);
-    const config: VaultConfig = {
-      format: 'tresor-vault',
-      version: 1,
-      vaultId,
-      blockSize,
-      keyCheck: keyCheck(keys),
-      createdAt: new Date().toISOString(),
-    };
     await store.put(CONFIG_KEY, Buffer.from(JSON.stringify(config, null, 2)));
     await store.sync();
-    return new Vault(store, config, keys);
+    return Vault.open(store, master);
   }
 
-  /** Opens a vault and checks the key; errors say whether the vault is missing, unreachable or the key wrong. */
+  /**
+   * Opens a vault: authenticates its config with the master key and unwraps its keys. Errors say whether the
+   * vault is missing or unreachable, of another format version, the key wrong, or the config tampered with.
+   */
   static async open(store: ObjectStore, master: Buffer): Promise<Vault> {
-    let raw: Buffer;
-    try {
-      raw = await store.get(CONFIG_KEY);
-    } catch (err) {
-      if (err instanceof NotFoundError) throw new Error(`no vault at ${store.location}: create one with 'tresor vault init'`);
-      throw unreachable(store, err);
-    }
-    const config = JSON.parse(raw.toString('utf8')) as VaultConfig;
-    if (config.format !== 'tresor-vault' || config.version !== 1) {
-      throw new Error(`${store.location} holds an unsupported vault format ${config.format} v${config.version}`);
-    }
-    const keys = deriveKeys(master, config.vaultId);
-    if (!keyMatches(keys, config.keyCheck)) {
-      throw new Error(`wrong key for vault ${store.location}: the key file does not match the key the vault was created with`);
-    }
-    return new Vault(store, config, keys);
+    const { config, keys, masterId } = await unlockVault(store, master);
+    return new Vault(store, config, keys, masterId);
+  }
+
+  /** The keyed id that stands for a disk in object names (HMAC of the disk id under the naming key). */
+  diskTag(diskId: string): string {
+    checkDiskId(diskId);
+    return diskTag(this.keys.naming, diskId);
+  }
+
+  /** Object key of one manifest. */
+  manifestKey(diskId: string, backupId: string): string {
+    checkDiskId(diskId);
+    return manifestKey(this.keys.naming, diskId, backupId);
   }
 
   /** Writes a manifest; callers publish it only after every block it names is stored and synced. */
   async putManifest(m: Manifest): Promise<void> {
-    await this.store.put(manifestKey(m.header.diskId, m.header.backupId), encodeManifest(this.keys.manifest, m));
+    const name = this.manifestKey(m.header.diskId, m.header.backupId);
+    await this.store.put(name, encodeManifest(this.keys.blockData, name, m));
     await this.store.sync();
   }
 
   /** Reads and authenticates one manifest. */
   async getManifest(diskId: string, backupId: string): Promise<Manifest> {
-    checkDiskId(diskId);
+    const name = this.manifestKey(diskId, backupId);
     let sealed: Buffer;
     try {
-      sealed = await this.store.get(manifestKey(diskId, backupId));
+      sealed = await this.store.get(name);
     } catch (err) {
       if (err instanceof NotFoundError) throw new Error(`backup ${backupId} of disk ${diskId} not found in vault ${this.store.location}`);
       throw err;
     }
-    return decodeManifest(this.keys.manifest, sealed, diskId, backupId);
+    return decodeManifest(this.keys.blockData, sealed, { name, backupId, diskId });
   }
 
-  /** Backup ids of one disk, oldest first (ids sort by creation time). */
+  /** Backup ids of one disk, oldest first (ids sort by creation time); lists only that disk's manifests. */
   async listBackups(diskId: string): Promise<string[]> {
-    checkDiskId(diskId);
+    const prefix = manifestPrefix(this.keys.naming, (checkDiskId(diskId), diskId));
     const ids: string[] = [];
-    for await (const o of this.store.list(`manifests/${diskId}/`)) ids.push(o.key.slice(`manifests/${diskId}/`.length));
+    for await (const o of this.store.list(prefix)) {
+      const parsed = parseManifestKey(o.key);
+      if (parsed) ids.push(parsed.backupId);
+    }
     return ids.sort();
   }
 
-  /** Every (disk, backup) pair that has a published manifest. */
+  /**
+   * Every (disk, backup) pair that has a published manifest. Object names carry only disk tags, so each disk's
+   * readable id comes from the sealed header of its smallest manifest (one extra read per disk).
+   */
   async listAllManifests(): Promise<{ diskId: string; backupId: string }[]> {
-    const out: { diskId: string; backupId: string }[] = [];
+    const byTag = new Map<string, { backupId: string; size: number }[]>();
     for await (const o of this.store.list('manifests/')) {
-      const [, diskId, backupId] = o.key.split('/');
-      if (diskId && backupId) out.push({ diskId, backupId });
+      const parsed = parseManifestKey(o.key);
+      if (!parsed) continue;
+      const list = byTag.get(parsed.tag) ?? [];
+      list.push({ backupId: parsed.backupId, size: o.size });
+      byTag.set(parsed.tag, list);
+    }
+    const out: { diskId: string; backupId: string }[] = [];
+    for (const [tag, list] of byTag) {
+      const diskId = await this.diskIdOf(tag, list);
+      for (const { backupId } of list) out.push({ diskId, backupId });
     }
     return out;
+  }
+
+  /** The readable disk id behind a tag, from the first of its manifests that opens (smallest first). */
+  private async diskIdOf(tag: string, list: readonly { backupId: string; size: number }[]): Promise<string> {
+    let firstError = '';
+    for (const { backupId } of [...list].sort((a, b) => a.size - b.size)) {
+      const name = `manifests/${tag}/${backupId}`;
+      try {
+        const { header } = decodeManifest(this.keys.blockData, await this.store.get(name), { name, backupId });
+        // The name is authenticated as AAD; the tag check also ties the header's disk id to it.
+        if (diskTag(this.keys.naming, header.diskId) === tag) return header.diskId;
+        firstError ||= `its header names disk ${header.diskId}, which is not the disk of tag ${tag}`;
+      } catch (err) {
+        firstError ||= (err as Error).message;
+      }
+    }
+    throw new Error(`none of the ${list.length} manifest(s) under manifests/${tag}/ in vault ${this.store.location} can be read, so their disk is unknown: ${firstError}`);
   }
 }
 

@@ -115,7 +115,8 @@ export function judgeCheckPod(exitCode: number, message: string, backend: string
   if (/wrong key/.test(text)) return fail(Reasons.WrongKey, `the key in spec.encryption.keySecretRef is not the key this vault was created with: restore the original key (${text})`, backend, true);
   if (/no vault at/.test(text)) return fail(Reasons.VaultUninitialized, `no vault at ${backend}: initialise it with 'tresor vault init' and the key in spec.encryption.keySecretRef, or fix spec.filesystem (${text})`, backend, true);
   if (/unsupported vault format/.test(text)) return fail(Reasons.VaultUnsupported, text, backend, true);
-  if (/key file/.test(text)) return fail(Reasons.KeyInvalid, `the check pod could not use the key from spec.encryption.keySecretRef: ${text}`, backend, false);
+  if (/vault config not authentic/.test(text)) return fail(Reasons.VaultConfigNotAuthentic, text, backend, true);
+  if (/key file|unusable key/.test(text)) return fail(Reasons.KeyInvalid, `the check pod could not use the key from spec.encryption.keySecretRef: ${text}`, backend, false);
   return fail(Reasons.VaultUnreachable, `the check pod could not open ${backend} (exit ${exitCode}): ${text || 'no output'}`, backend, false);
 }
 

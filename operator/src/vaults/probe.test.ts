@@ -1,11 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { BackupVaultObject } from '../api/types.ts';
-import { deriveKeys, keyCheck } from '../vault/keys.ts';
+import { newConfig } from '../vault/config.ts';
 import { backendUrl, checkVault, ConfigReadError, parseVaultKey, type ConfigReader, type SecretReader } from './probe.ts';
 
-const KEY = Buffer.alloc(32, 7);
-const OTHER = Buffer.alloc(32, 9);
+const KEY = Buffer.from('5be0c1a2f3e4d5c6b7a8998877665544332211ffeeddccbbaa00112233445566', 'hex');
+const OTHER = Buffer.from('0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', 'hex');
 
 function vault(spec: Partial<BackupVaultObject['spec']> = {}): BackupVaultObject {
   return {
@@ -21,10 +21,9 @@ const secretsOf = (map: Record<string, Record<string, string>>): SecretReader =>
   },
 });
 const good = { 'ns/key': { key: KEY.toString('hex') }, 'ns/s3': { AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b' } };
-const config = (key: Buffer, over: Record<string, unknown> = {}): Buffer => {
-  const vaultId = 'abc123';
-  return Buffer.from(JSON.stringify({ format: 'tresor-vault', version: 1, vaultId, blockSize: 65536, keyCheck: keyCheck(deriveKeys(key, vaultId)), ...over }));
-};
+const made = newConfig(KEY, 65536).config;
+const config = (key: Buffer, over: Record<string, unknown> = {}): Buffer =>
+  Buffer.from(JSON.stringify({ ...(key === KEY ? made : newConfig(key, 65536).config), ...over }));
 const reads = (out: Buffer | Error): ConfigReader => async () => {
   if (out instanceof Error) throw out;
   return out;
@@ -36,12 +35,12 @@ test('a reachable vault with the right key is Ready with its id and format', asy
     seen = t;
     return config(KEY);
   } });
-  assert.equal([r.status, r.reason, r.repositoryId, r.formatVersion, r.reached, r.backend], ['True', 'VaultReady', 'abc123', 1, true, 's3://bkt/vms']);
+  assert.equal([r.status, r.reason, r.repositoryId, r.formatVersion, r.reached, r.backend], ['True', 'VaultReady', made.vaultId, 2, true, 's3://bkt/vms']);
   assert.equal(seen, { endpoint: 'http://s3:9000', region: 'us-east-1', bucket: 'bkt', prefix: 'vms/', forcePathStyle: false, credentials: { accessKeyId: 'a', secretAccessKey: 'b' } });
 });
 
 test('another key is WrongKey and says the data needs the original key', async () => {
-  const r = await checkVault(vault(), { secrets: secretsOf(good), readConfig: reads(config(OTHER)) });
+  const r = await checkVault(vault(), { secrets: secretsOf({ ...good, 'ns/key': { key: OTHER.toString('hex') } }), readConfig: reads(config(KEY)) });
   assert.equal([r.status, r.reason, r.reached], ['False', 'WrongKey', true]);
   assert.match(r.message, /original key/);
 });
@@ -75,11 +74,29 @@ test('S3 failures map to a reason each', async () => {
   }
 });
 
-test('a config that is not a vault, or a newer format, is not Ready', async () => {
+test('a config that is not a vault, or of another format version, is not Ready and names both versions', async () => {
   const junk = await checkVault(vault(), { secrets: secretsOf(good), readConfig: reads(Buffer.from('hello')) });
   assert.equal(junk.reason, 'VaultUninitialized');
-  const v2 = await checkVault(vault(), { secrets: secretsOf(good), readConfig: reads(config(KEY, { version: 2 })) });
-  assert.equal([v2.reason, v2.formatVersion], ['VaultUnsupported', 2]);
+  const old = await checkVault(vault(), { secrets: secretsOf(good), readConfig: reads(Buffer.from(JSON.stringify({ format: 'tresor-vault', version: 1, vaultId: 'abc', blockSize: 65536, keyCheck: 'ab' }))) });
+  assert.equal([old.reason, old.formatVersion], ['VaultUnsupported', 1]);
+  assert.match(old.message, /format version 1; this Tresor reads format version 2/);
+  const newer = await checkVault(vault(), { secrets: secretsOf(good), readConfig: reads(config(KEY, { version: 3 })) });
+  assert.equal([newer.reason, newer.formatVersion], ['VaultUnsupported', 3]);
+  assert.match(newer.message, /upgrade Tresor/);
+});
+
+test('a config changed without the key (block size) is VaultConfigNotAuthentic, not Ready', async () => {
+  const r = await checkVault(vault(), { secrets: secretsOf(good), readConfig: reads(config(KEY, { blockSize: 4096 })) });
+  assert.equal([r.status, r.reason, r.reached], ['False', 'VaultConfigNotAuthentic', true]);
+  assert.match(r.message, /someone without the key changed it/);
+});
+
+test('a key printed in the docs, or an all-one-byte key, is KeyInvalid', async () => {
+  for (const k of ['3f9c2a7e5b1d4c8a9e6f0b2d7c4a1e8f5b3d9c6a2e7f4b1c8d5a0e3f6b9c2d7a', '07'.repeat(32)]) {
+    const r = await checkVault(vault(), { secrets: secretsOf({ ...good, 'ns/key': { key: k } }), readConfig: reads(config(KEY)) });
+    assert.equal([r.status, r.reason], ['False', 'KeyInvalid']);
+    assert.match(r.message, /unusable vault key/);
+  }
 });
 
 test('a filesystem vault: the key Secret is checked, the data is NotVerified but Ready', async () => {

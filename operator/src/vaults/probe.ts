@@ -6,7 +6,8 @@
 // NotVerified, Ready=True so that policies still run).
 import { Reasons } from '../api/constants.ts';
 import type { BackupVaultObject } from '../api/types.ts';
-import { deriveKeys, keyMatches } from '../vault/keys.ts';
+import { parseConfig, unlockConfig, type VaultConfig, VaultConfigError } from '../vault/config.ts';
+import { parseKeyBytes, weakKeyReason } from '../vault/keys.ts';
 import { endpointRefusal, filesystemVaultRefusal, type FilesystemVaultAllowList } from './trust.ts';
 
 /** What one check found: the Ready condition's status, reason and message, and what status may record. */
@@ -81,9 +82,7 @@ export function backendUrl(vault: BackupVaultObject): string {
 
 /** Parses a vault key as `tresor vault init` writes it: 64 hex digits, or exactly 32 raw bytes. */
 export function parseVaultKey(raw: Buffer): Buffer | undefined {
-  const text = raw.toString('utf8').trim();
-  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
-  return raw.length === 32 ? raw : undefined;
+  return parseKeyBytes(raw);
 }
 
 /** Reads and parses the vault key from the vault's key Secret; a failure is a Ready=False check. */
@@ -104,6 +103,8 @@ export async function readKey(vault: BackupVaultObject, secrets: SecretReader, b
   if (key === undefined) {
     return { ok: false, check: fail(Reasons.KeyInvalid, `'${field}' in Secret ${ns}/${ref.name} must hold the vault key as 64 hex digits (or 32 raw bytes); it holds ${raw.length} bytes`, backend) };
   }
+  const weak = weakKeyReason(key);
+  if (weak) return { ok: false, check: fail(Reasons.KeyInvalid, `'${field}' in Secret ${ns}/${ref.name} holds an unusable vault key: ${weak}; generate one with 'openssl rand -hex 32'`, backend) };
   return { ok: true, key };
 }
 
@@ -155,30 +156,30 @@ function readFailure(err: unknown, target: S3Target, backend: string): VaultChec
   }
 }
 
-interface StoredConfig {
-  format?: unknown;
-  version?: unknown;
-  vaultId?: unknown;
-  keyCheck?: unknown;
-}
-
+/** Judges the config object with the key: the same authentication `Vault.open` does, as a Ready condition. */
 function judgeConfig(raw: Buffer, key: Buffer, backend: string): VaultCheck {
-  let config: StoredConfig;
+  let config: VaultConfig;
   try {
-    config = JSON.parse(raw.toString('utf8')) as StoredConfig;
-  } catch {
-    return fail(Reasons.VaultUninitialized, `${backend}config is not a Tresor vault config (not JSON): point spec.s3.prefix at a vault made by 'tresor vault init'`, backend, true);
+    config = parseConfig(raw, backend);
+  } catch (err) {
+    if (!(err instanceof VaultConfigError)) throw err;
+    if (err.problem === 'unsupported-version') {
+      return { ...fail(Reasons.VaultUnsupported, err.message, backend, true), ...(err.foundVersion !== undefined ? { formatVersion: err.foundVersion } : {}) };
+    }
+    if (err.problem === 'tampered') return fail(Reasons.VaultConfigNotAuthentic, err.message, backend, true);
+    return fail(Reasons.VaultUninitialized, `${err.message}: point spec.s3.prefix at a vault made by 'tresor vault init'`, backend, true);
   }
-  if (config.format !== 'tresor-vault' || typeof config.vaultId !== 'string' || typeof config.keyCheck !== 'string') {
-    return fail(Reasons.VaultUninitialized, `${backend}config is not a Tresor vault config: point spec.s3.prefix at a vault made by 'tresor vault init'`, backend, true);
+  const found = { repositoryId: config.vaultId, formatVersion: config.version };
+  try {
+    unlockConfig(config, key, backend);
+  } catch (err) {
+    if (!(err instanceof VaultConfigError)) throw err;
+    if (err.problem === 'wrong-key') {
+      return { ...fail(Reasons.WrongKey, `the key in spec.encryption.keySecretRef is not a master key of vault ${config.vaultId}: restore the original key, or add this one with 'tresor vault rotate-key --new-key-file' (data written under one key cannot be read with another)`, backend, true), ...found };
+    }
+    return { ...fail(Reasons.VaultConfigNotAuthentic, err.message, backend, true), ...found };
   }
-  const formatVersion = typeof config.version === 'number' ? config.version : undefined;
-  const found = { repositoryId: config.vaultId, ...(formatVersion !== undefined ? { formatVersion } : {}) };
-  if (formatVersion !== 1) return { ...fail(Reasons.VaultUnsupported, `${backend} holds vault format version ${String(config.version)}; this operator reads version 1: upgrade the operator`, backend, true), ...found };
-  if (!keyMatches(deriveKeys(key, config.vaultId), config.keyCheck)) {
-    return { ...fail(Reasons.WrongKey, `the key in spec.encryption.keySecretRef is not the key vault ${config.vaultId} was created with: restore the original key (data written under one key cannot be read with another)`, backend, true), ...found };
-  }
-  return { status: 'True', reason: Reasons.VaultReady, message: `vault ${config.vaultId} reached and the key matches`, backend, reached: true, ...found };
+  return { status: 'True', reason: Reasons.VaultReady, message: `vault ${config.vaultId} reached, its config authenticates and the key matches`, backend, reached: true, ...found };
 }
 
 /** Checks one vault: Secrets first (cheap, most common mistakes), then the config object and the key. */
