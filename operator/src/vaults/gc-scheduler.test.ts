@@ -5,7 +5,7 @@ import type { GcReport } from '../vault/gc.ts';
 import { VaultGcScheduler } from './gc-scheduler.ts';
 
 const vault = { metadata: { name: 'v', namespace: 'ns' }, spec: {} } as unknown as BackupVaultObject;
-const report = (deferred: boolean): GcReport => ({ deferred, reason: deferred ? '1 backup(s) in flight' : 'done', manifests: 1, blocksReferenced: 1, blocksSeen: 3, blocksDeleted: deferred ? 0 : 2, bytesDeleted: deferred ? 0 : 100, keptForGrace: 0 });
+const report = (deferred: boolean): GcReport => ({ deferred, reason: deferred ? 'another GC pass is running' : 'done', manifests: 1, blocksReferenced: 1, blocksSeen: 3, blocksDeleted: deferred ? 0 : 2, bytesDeleted: deferred ? 0 : 100, keptForGrace: 0, blocksCondemned: 0, blocksRescued: 0, shards: 1, tempFilesRemoved: 0 });
 
 /** Awaits p with the event loop held open: the scheduler's timers are unref'd by design. */
 async function alive<T>(p: Promise<T>): Promise<T> {
