@@ -15,6 +15,11 @@ const SAMPLE = 64 * 1024;
 const CHUNK = 1024 * 1024;
 const ZSTD1 = { params: { [constants.ZSTD_c_compressionLevel]: 1 } };
 
+/** Largest plaintext a block or manifest may decompress to (64 MiB blocks; maps of 16 TiB disks at 1 MiB): no zstd bomb. */
+export const MAX_PLAIN_BYTES = 512 * 1024 * 1024;
+/** Bytes a sealed object adds to its body (version, codec, nonce, tag). */
+export const SEAL_OVERHEAD = HEADER + NONCE + TAG;
+
 /** Length of a block id (keyed BLAKE3 output). */
 export const ID_BYTES = 32;
 
@@ -101,7 +106,7 @@ function decrypt(key: Buffer, sealed: Uint8Array, context: Uint8Array, what: str
 /** Decrypts and decompresses an object; throws CorruptObjectError on any tampering or a wrong key. */
 export function open(key: Buffer, sealed: Uint8Array, context: Uint8Array, what: string): Buffer {
   const { codec, body } = decrypt(key, sealed, context, what);
-  return codec === CODEC_ZSTD ? zstdDecompressSync(body) : body;
+  return codec === CODEC_ZSTD ? zstdDecompressSync(body, { maxOutputLength: MAX_PLAIN_BYTES }) : body;
 }
 
 // The block path below runs on the main thread; zstd, the one slow step on compressible data, goes to the
@@ -121,7 +126,7 @@ export async function sealBlock(dataKey: Buffer, plain: Uint8Array, id: Uint8Arr
 export async function openBlock(keys: { blockId: Buffer; blockData: Buffer }, sealed: Uint8Array, id: Uint8Array): Promise<Buffer> {
   const hex = Buffer.from(id).toString('hex');
   const { codec, body } = decrypt(keys.blockData, sealed, id, `block ${hex}`);
-  const plain = codec === CODEC_ZSTD ? await unzstdAsync(body) : body;
+  const plain = codec === CODEC_ZSTD ? await unzstdAsync(body, { maxOutputLength: MAX_PLAIN_BYTES }) : body;
   if (!blockId(keys.blockId, plain).equals(id)) throw new CorruptObjectError(`block ${hex}`, 'content does not hash to its id');
   return plain;
 }

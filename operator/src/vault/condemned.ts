@@ -2,7 +2,7 @@
 // object per first id byte; only a later pass, a safety margin after, deletes what is still unreferenced and
 // untouched. A backup reads them before it publishes and re-uploads any condemned block it references.
 import { randomBytes } from 'node:crypto';
-import { ID_BYTES, open, seal } from './codec.ts';
+import { ID_BYTES, open, seal, SEAL_OVERHEAD } from './codec.ts';
 import type { ObjectStore } from './store.ts';
 
 /** Where condemned sets live: gc/condemned/<first id byte in hex>/<pass id>. */
@@ -36,7 +36,7 @@ export async function listCondemned(store: ObjectStore, shard?: string): Promise
 
 /** Reads and authenticates a condemned set: its ids, sorted (a forged or moved set fails authentication). */
 export async function readCondemned(store: ObjectStore, key: Buffer, obj: CondemnedObject): Promise<Buffer> {
-  const ids = open(key, await store.get(obj.key), Buffer.from(obj.key), `condemned set ${obj.key}`);
+  const ids = open(key, await store.get(obj.key, MAX_CONDEMNED_IDS * ID_BYTES + SEAL_OVERHEAD), Buffer.from(obj.key), `condemned set ${obj.key}`);
   if (ids.length % ID_BYTES !== 0 || ids.length > MAX_CONDEMNED_IDS * ID_BYTES) throw new Error(`condemned set ${obj.key} has a bad length ${ids.length}`);
   return ids;
 }
