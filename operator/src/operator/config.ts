@@ -29,7 +29,7 @@ export interface OperatorConfig {
   readonly podPendingTimeoutMs: number;
   readonly verbose: boolean;
   /** Vault GC after recovery points were deleted (ADR 0073): wait this long after the last one, and keep younger blocks. */
-  readonly gc: { readonly delayMs: number; readonly graceMs: number };
+  readonly gc: { readonly delayMs: number; readonly graceMs: number; readonly marginMs: number };
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 0): number {
@@ -101,6 +101,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     workers: int(env, 'TRESOR_WORKERS', 4, 1),
     podPendingTimeoutMs: int(env, 'TRESOR_POD_PENDING_TIMEOUT_MS', 600_000, 1000),
     verbose: env.TRESOR_VERBOSE === '1',
-    gc: Object.freeze({ delayMs: int(env, 'TRESOR_GC_DELAY_MS', 600_000), graceMs: int(env, 'TRESOR_GC_GRACE_MS', 3_600_000) }),
+    gc: Object.freeze({ delayMs: int(env, 'TRESOR_GC_DELAY_MS', 600_000), graceMs: int(env, 'TRESOR_GC_GRACE_MS', 3_600_000), marginMs: int(env, 'TRESOR_GC_MARGIN_MS', 3_600_000) }),
   });
 }

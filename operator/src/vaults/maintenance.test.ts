@@ -54,7 +54,7 @@ test('a pod that could not forget every disk is an error with its words; so is a
     (err: Error) => assert.match(err.message, /failed \(pod exit 1\).*cannot read key file/s),
   );
   const g = pods(1, 'tresor vault gc: error: vault lists no manifests');
-  await gcInVault(fsVault, 0, deps(g.api)).then(
+  await gcInVault(fsVault, { graceMs: 0, marginMs: 3_600_000 }, deps(g.api)).then(
     () => assert.unreachable('a failed gc was taken for success'),
     (err: Error) => assert.match(err.message, /lists no manifests/),
   );
