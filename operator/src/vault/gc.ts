@@ -6,7 +6,7 @@ import { ID_BYTES } from './codec.ts';
 import { type CondemnedObject, listCondemned, passId, readCondemned, writeCondemned } from './condemned.ts';
 import { PrefixSet, sortedHas, sortIds } from './idset.ts';
 import { acquireLock, liveLocks, type LockOptions, removeStaleLocks, storeNow } from './locks.ts';
-import { idAt } from './manifest.ts';
+import { idAt, parseManifestKey } from './manifest.ts';
 import { NotFoundError } from './store.ts';
 import { idFromBlockKey, type Vault } from './vault.ts';
 
@@ -61,7 +61,8 @@ interface Pass {
   readonly now: number;
   readonly id: string;
   readonly assertFresh: () => void;
-  readonly manifests: readonly { diskId: string; backupId: string }[];
+  /** Published manifests by object name (keyed disk tags, ADR 0018): GC never needs the readable disk id. */
+  readonly manifests: readonly { name: string; backupId: string }[];
   /** Doomed blocks not deleted yet, and processed condemned sets to remove once they are. */
   readonly pending: { key: string; size: number }[];
   readonly processedSets: string[];
@@ -71,14 +72,14 @@ interface Pass {
 /** The ids of every manifest that fall in shards [lo, hi), as a prefix set. A manifest forgotten meanwhile is skipped. */
 async function referenced(p: Pass, lo: number, hi: number): Promise<PrefixSet> {
   const set = new PrefixSet();
-  for (const { diskId, backupId } of p.manifests) {
+  for (const { name, backupId } of p.manifests) {
     p.o.signal?.throwIfAborted();
     let map: Buffer;
     try {
-      map = (await p.v.getManifest(diskId, backupId)).map;
+      map = (await p.v.getManifestByName(name, backupId)).map;
     } catch (err) {
       // Forgotten since the listing: not a reference any more. Any other error aborts: references unknown.
-      if ((err as Error).message.includes('not found in vault') || err instanceof NotFoundError) continue;
+      if (err instanceof NotFoundError) continue;
       throw err;
     }
     for (let i = 0; i < map.length / ID_BYTES; i++) {
@@ -152,13 +153,13 @@ async function sweepShard(p: Pass, shard: string, refs: PrefixSet): Promise<void
   p.processedSets.push(...old.map((s) => s.obj.key));
 }
 
-async function listManifests(v: Vault, allowEmpty: boolean): Promise<{ manifests: { diskId: string; backupId: string }[]; manifestBytes: number }> {
+async function listManifests(v: Vault, allowEmpty: boolean): Promise<{ manifests: { name: string; backupId: string }[]; manifestBytes: number }> {
   let manifestBytes = 0;
-  const manifests: { diskId: string; backupId: string }[] = [];
+  const manifests: { name: string; backupId: string }[] = [];
   for await (const m of v.store.list('manifests/')) {
-    const [, diskId, backupId] = m.key.split('/');
-    if (!diskId || !backupId) continue;
-    manifests.push({ diskId, backupId });
+    const parsed = parseManifestKey(m.key);
+    if (!parsed) continue;
+    manifests.push({ name: m.key, backupId: parsed.backupId });
     manifestBytes += m.size;
   }
   if (manifests.length === 0 && !allowEmpty) {

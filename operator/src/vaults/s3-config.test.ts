@@ -94,7 +94,7 @@ test('the server\'s own words never reach the vault\'s status: only the status c
     try {
       const check = await checkVault(
         { apiVersion: 'tresor.io/v1alpha1', kind: 'BackupVault', metadata: { name: 'v', namespace: 'ns' }, spec: { s3: { endpoint: s.url, bucket: 'b', forcePathStyle: true, credentialsSecretRef: { name: 's3' } }, encryption: { keySecretRef: { name: 'k' } } } },
-        { secrets: { read: async (_ns, name): Promise<Record<string, Buffer>> => (name === 'k' ? { key: Buffer.from('07'.repeat(32)) } : { AWS_ACCESS_KEY_ID: Buffer.from('a'), AWS_SECRET_ACCESS_KEY: Buffer.from('b') }) }, readConfig: readS3Config },
+        { secrets: { read: async (_ns, name): Promise<Record<string, Buffer>> => (name === 'k' ? { key: Buffer.from('5f0c9a2e7d4b81c6e3a09f1d2b7c4e8a6d1f03b9c5e7a2d48b6f1c0e9a3d7b52') } : { AWS_ACCESS_KEY_ID: Buffer.from('a'), AWS_SECRET_ACCESS_KEY: Buffer.from('b') }) }, readConfig: readS3Config },
       );
       assert.is(check.status, 'False');
       assert.not.match(check.message, /abc123|hunter2|metadata service|INTERNAL-SERVICE/, check.message);
@@ -109,7 +109,7 @@ test('an endpoint outside the allow-list is never called, and no Secret is read 
   let reads = 0;
   const check = await checkVault(
     { apiVersion: 'tresor.io/v1alpha1', kind: 'BackupVault', metadata: { name: 'v', namespace: 'ns' }, spec: { s3: { endpoint: 'http://169.254.169.254', bucket: 'bkt', credentialsSecretRef: { name: 's3' } }, encryption: { keySecretRef: { name: 'k' } } } },
-    { secrets: { read: async (_ns, name) => { if (name === 's3') reads++; return { key: Buffer.from('07'.repeat(32)) }; } }, readConfig: async () => { throw new Error('must not be called'); }, s3Endpoints: ['https://s3.eu-west-1.amazonaws.com'] },
+    { secrets: { read: async (_ns, name) => { if (name === 's3') reads++; return { key: Buffer.from('5f0c9a2e7d4b81c6e3a09f1d2b7c4e8a6d1f03b9c5e7a2d48b6f1c0e9a3d7b52') }; } }, readConfig: async () => { throw new Error('must not be called'); }, s3Endpoints: ['https://s3.eu-west-1.amazonaws.com'] },
   );
   assert.equal([check.status, check.reason, reads], ['False', 'EndpointNotAllowed', 0]);
   assert.match(check.message, /may not call http:\/\/169\.254\.169\.254: allowed S3 endpoints are https:\/\/s3\.eu-west-1\.amazonaws\.com/);
