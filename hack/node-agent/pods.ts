@@ -1,8 +1,9 @@
 // The kubelet stand-in: watches every pod, binds the pending ones its scheduler takes, runs the pods
 // bound to this node (one PodRun each), writes their status, and on deletion stops the processes and
 // then removes the pod object with gracePeriodSeconds 0, as kubelet finalizes a graceful deletion.
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { KubeConfig, V1Pod, V1PodCondition } from '@kubernetes/client-node';
 import type { AgentConfig } from './config.ts';
 import type { ApiEndpoint } from './env.ts';
@@ -36,10 +37,15 @@ function podPath(pod: V1Pod): string {
 
 /** Writes the `tresor` CLI shim that pods of image tresor:* run, and returns the PATH containers get. */
 export function containerPath(cfg: AgentConfig): string {
-  const bin = join(cfg.stateDir, 'bin');
-  mkdirSync(bin, { recursive: true });
+  // Not under the agent's state dir: that often lives in /tmp, which a pod's own /tmp volume (every hardened
+  // pod has one) hides inside the sandbox. One dir per checkout, beside the image cache.
+  const bin = join(dirname(cfg.imageCache), `shim-${createHash('sha256').update(cfg.repoRoot).digest('hex').slice(0, 12)}`);
+  mkdirSync(bin, { recursive: true, mode: 0o755 });
   const node = join(cfg.repoRoot, 'node_modules', '.bin', 'node');
-  writeFileSync(join(bin, 'tresor'), `#!/bin/sh\nexec "${node}" "${join(cfg.repoRoot, 'operator', 'bin', 'tresor.js')}" "$@"\n`, { mode: 0o755 });
+  // Write-then-rename: agents of several suites share this dir and may start at the same time.
+  const tmp = join(bin, `.tresor-${process.pid}`);
+  writeFileSync(tmp, `#!/bin/sh\nexec "${node}" "${join(cfg.repoRoot, 'operator', 'bin', 'tresor.js')}" "$@"\n`, { mode: 0o755 });
+  renameSync(tmp, join(bin, 'tresor'));
   return [bin, join(cfg.repoRoot, 'node_modules', '.bin'), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'].join(':');
 }
 
