@@ -91,7 +91,7 @@ t('a filesystem vault is checked by a pod: Ready with its id, WrongKey with anot
 });
 
 t('a policy on every minute backs up exactly the 2 selected VMs, and its status says so', async (ctx) => {
-  await createPolicy(ctx, POLICY, { schedule: '* * * * *', vmSelector: { matchLabels: { tier: 'prod' } }, vaultRef: { name: 'vault' }, retention: { keepLast: 1 } });
+  await createPolicy(ctx, POLICY, { schedule: '* * * * *', allowFrequentSchedule: true, vmSelector: { matchLabels: { tier: 'prod' } }, vaultRef: { name: 'vault' }, retention: { keepLast: 1 } });
   const first = await eventually('a job for web and for db', async () => {
     const jobs = await policyJobs(ctx);
     const byVm = (vm: string): VirtualMachineBackupObject | undefined => jobs.find((j) => j.spec.vmName === vm);
@@ -160,7 +160,7 @@ t('suspend stops new jobs: after the policy reports Suspended, a whole slot pass
 });
 
 t('a policy naming a missing vault is Ready=False VaultNotFound and creates nothing', async (ctx) => {
-  await createPolicy(ctx, 'orphan', { schedule: '* * * * *', vmSelector: {}, vaultRef: { name: 'no-such-vault' }, retention: { daily: 7 } });
+  await createPolicy(ctx, 'orphan', { schedule: '* * * * *', allowFrequentSchedule: true, vmSelector: {}, vaultRef: { name: 'no-such-vault' }, retention: { daily: 7 } });
   const p = await eventually('orphan VaultNotFound', async () => {
     const o = await readPolicy(ctx, 'orphan');
     return ready(o) === 'False/VaultNotFound' ? o : undefined;

@@ -27,6 +27,10 @@ class FakeCluster implements BackupCluster {
   readonly statuses = new Map<string, JobStatusUpdate[]>();
   running = 0;
   maxRunning = 0;
+  /** Transfers running per namespace now, the most seen at once, and the order transfers started in. */
+  readonly runningIn = new Map<string, number>();
+  readonly maxRunningIn = new Map<string, number>();
+  readonly started: string[] = [];
 
   private script(job: JobRef): JobScript {
     const s = this.scripts.get(job.uid);
@@ -46,8 +50,13 @@ class FakeCluster implements BackupCluster {
     this.calls.push(`${job.name} transfer ${d.name} #${attempt}`);
     this.running++;
     this.maxRunning = Math.max(this.maxRunning, this.running);
+    const inNs = (this.runningIn.get(job.namespace) ?? 0) + 1;
+    this.runningIn.set(job.namespace, inNs);
+    this.maxRunningIn.set(job.namespace, Math.max(this.maxRunningIn.get(job.namespace) ?? 0, inNs));
+    this.started.push(job.namespace);
     await new Promise((r) => setTimeout(r, 300));
     this.running--;
+    this.runningIn.set(job.namespace, (this.runningIn.get(job.namespace) ?? 1) - 1);
     if (attempt < (this.script(job).failFirst?.[d.name] ?? 0)) return { ok: false, message: `pod exited 1 (attempt ${attempt})` };
     return { ok: true, result: { type: 'Full', changeDetection: 'None', fallbackReason: 'NoParent', manifestId: `m-${d.name}`, bytesRead: d.sizeBytes, bytesUploaded: 1000 } };
   }
@@ -73,8 +82,8 @@ const cluster = new FakeCluster();
 let workflows: BackupWorkflows;
 const run = `${uniqueSuffix()}`;
 
-function job(name: string, script: Omit<Partial<JobScript>, 'obs'> & { obs?: Partial<JobObservation> }): JobRef {
-  const ref = { namespace: 'ns', name, uid: `${name}-${run}` };
+function job(name: string, script: Omit<Partial<JobScript>, 'obs'> & { obs?: Partial<JobObservation> }, namespace = 'ns'): JobRef {
+  const ref = { namespace, name, uid: `${name}-${run}` };
   const obs: JobObservation = {
     vmName: 'web', guest: linuxWithAgent, disks: [disk('root'), disk('data')], required: 'CrashConsistent',
     forceFull: false, freezeTimeoutMs: 10_000, maxParallelDisks: 4, maxTransferRetries: 2, keepSnapshots: false, vaultName: 'vault', ...script.obs,
@@ -88,7 +97,7 @@ const t = suite('backup job workflow (DBOS on Postgres)');
 t.before(async () => {
   const url = new URL(testEnv().pgUrl);
   url.pathname = `/tresor_wf_${run}`;
-  workflows = registerBackupWorkflows(cluster, { maxConcurrentFreezes: 2, maxConcurrentTransfers: 2, transferAttempts: 3 });
+  workflows = registerBackupWorkflows(cluster, { maxConcurrentFreezes: 4, maxConcurrentTransfers: 4, transferAttempts: 3 });
   DBOS.setConfig({ name: 'tresor-workflow-test', systemDatabaseUrl: url.toString(), logLevel: 'warn' });
   await DBOS.launch();
   await workflows.registerQueues();
@@ -188,13 +197,32 @@ t('the global limit (3 attempts) caps a policy asking for more retries', async (
   assert.is(cluster.calls.filter((c) => c.startsWith('capped transfer root')).length, 3);
 });
 
-t('disks transfer in parallel, and the cluster-wide limit (2) holds across jobs', async () => {
+t('disks transfer in parallel: the cluster-wide limit (4) holds across namespaces, a namespace\'s share (2) within one', async () => {
   cluster.maxRunning = 0;
-  const a = job('para-a', { obs: { disks: [disk('d1'), disk('d2'), disk('d3')] } });
-  const b = job('para-b', { obs: { disks: [disk('d1'), disk('d2'), disk('d3')] } });
+  cluster.maxRunningIn.clear();
+  const six = { obs: { disks: [disk('d1'), disk('d2'), disk('d3'), disk('d4'), disk('d5'), disk('d6')] } };
+  const a = job('para-a', six, 'team-a');
+  const b = job('para-b', six, 'team-b');
   const results = await Promise.all([(await workflows.start(a)).getResult(), (await workflows.start(b)).getResult()]);
   assert.equal(results.map((r) => r.phase), ['Succeeded', 'Succeeded']);
-  assert.is(cluster.maxRunning, 2, `at most and at least 2 transfers at once, saw ${cluster.maxRunning}`);
+  assert.is(cluster.maxRunning, 4, `at most and at least 4 transfers at once, saw ${cluster.maxRunning}`);
+  assert.equal([cluster.maxRunningIn.get('team-a'), cluster.maxRunningIn.get('team-b')], [2, 2], 'each namespace at most its share');
+});
+
+t('fairness: two namespaces each asking for 20 backups at once (cluster limit 4) both make progress', async () => {
+  cluster.started.length = 0;
+  const ids = Array.from({ length: 20 }, (_, i) => i);
+  // team-a asks first and for as much as team-b: without a per-namespace share, a FIFO queue ran all of a's first.
+  const refs = [...ids.map((i) => job(`fair-a-${i}`, { obs: { disks: [disk('d')] } }, 'fair-a')), ...ids.map((i) => job(`fair-b-${i}`, { obs: { disks: [disk('d')] } }, 'fair-b'))];
+  const handles = [];
+  for (const r of refs) handles.push(await workflows.start(r));
+  const results = await Promise.all(handles.map((h) => h.getResult()));
+  assert.ok(results.every((r) => r.phase === 'Succeeded'));
+  const first = cluster.started.slice(0, 10);
+  const b = first.filter((n) => n === 'fair-b').length;
+  console.log(`  first 10 transfer starts: ${first.map((n) => n.slice(-1)).join(' ')}; the last of fair-b started at #${cluster.started.lastIndexOf('fair-b') + 1} of 40`);
+  assert.ok(b >= 3 && b <= 7, `both namespaces among the first 10 transfers: ${first.join(', ')}`);
+  assert.ok(cluster.started.lastIndexOf('fair-a') >= 30 && cluster.started.lastIndexOf('fair-b') >= 30, 'neither finishes all its work while the other waits');
 });
 
 t.run();

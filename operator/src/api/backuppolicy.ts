@@ -2,7 +2,8 @@
 // how long recovery points are kept.
 import { Type, type Static } from '@sinclair/typebox';
 import { ConsistencyLevels, Kinds, Reasons } from './constants.ts';
-import { CRON_SHAPE, isValidCron, isValidTimeZone } from './cron.ts';
+import { admittedTimeZones, CRON_SHAPE, isAtMostHourly, isValidCron } from './cron.ts';
+import { quantityToBytes } from './quantity.ts';
 import { durationRule } from './duration.ts';
 import { AGE_COLUMN, conditionColumn, type KindDefinition } from './kind.ts';
 import { bool, Conditions, duration, int, LabelSelector, list, localRef, name, obj, oneOf, rule, str, time } from './schema.ts';
@@ -56,9 +57,13 @@ const Transfer = obj('Limits on moving a VM\'s disks into the vault.', {
     }),
   ),
   bandwidthLimit: Type.Optional(
-    str('Upload limit per disk in bytes per second, as a quantity (e.g. 50Mi); unset means unlimited.', {
+    str('Upload limit per disk in bytes per second, as a quantity (e.g. 50Mi), at least 1M; unset means unlimited.', {
       maxLength: 32,
       pattern: '^[0-9]+(\\.[0-9]+)?(k|M|G|T|Ki|Mi|Gi|Ti)?$',
+      'x-kubernetes-validations': [
+        // A few bytes a second would keep a transfer pod (and a freeze-window's snapshot) alive for hours (review L3).
+        rule<string>({ rule: "quantity(self).compareTo(quantity('1M')) >= 0", message: 'bandwidthLimit must be at least 1M (bytes per second)' }, (q) => quantityToBytes(q) >= 1_000_000),
+      ],
     }),
   ),
   maxRetries: Type.Optional(int('How often a failed transfer pod is retried before the backup fails.', { minimum: 0, maximum: 10, default: 2 })),
@@ -88,12 +93,14 @@ export const BackupPolicySpec = obj('The schedule, selection, destination and re
       maxLength: 64,
       default: 'UTC',
       'x-kubernetes-validations': [
+        // A list, not a pattern: a name the regex likes but Node's Intl rejects (Mars/Olympus_Mons) would make
+        // every scheduling pass throw (review L3); the list is what Intl knows (admittedTimeZones).
         rule<string>(
           {
-            rule: "self.matches('^(UTC|GMT|[A-Z][A-Za-z]*(/[A-Za-z0-9_+-]+){1,2})$')",
-            message: 'timeZone must be an IANA time zone name such as UTC or Europe/Berlin',
+            rule: `self in [${admittedTimeZones().map((z) => `'${z}'`).join(',')}]`,
+            message: 'timeZone must be a canonical IANA time zone name such as UTC, Europe/Berlin or America/New_York (links such as US/Eastern are not accepted)',
           },
-          isValidTimeZone,
+          (z) => admittedTimeZones().includes(z),
         ),
       ],
     }),
@@ -129,7 +136,20 @@ export const BackupPolicySpec = obj('The schedule, selection, destination and re
     }),
   ),
   transfer: Type.Optional(Transfer),
+  allowFrequentSchedule: Type.Optional(
+    bool('Allow a schedule that fires more than once an hour (e.g. every 15 minutes); off, such schedules are refused, since every run freezes and snapshots each selected VM.', { default: false }),
+  ),
   suspend: Type.Optional(bool('Stop scheduling new backups; running ones finish.', { default: false })),
+}, {
+  'x-kubernetes-validations': [
+    rule<{ schedule: string; allowFrequentSchedule?: boolean }>(
+      {
+        rule: "self.schedule.matches('^(@.*|[0-9]+ +.*)$') || (has(self.allowFrequentSchedule) && self.allowFrequentSchedule)",
+        message: 'schedule fires more than once an hour (its minute field is not a single number): set allowFrequentSchedule: true to mean it, or use e.g. "0 * * * *"',
+      },
+      (s) => isAtMostHourly(s.schedule) || s.allowFrequentSchedule === true,
+    ),
+  ],
 });
 /** BackupPolicy `.spec`. */
 export type BackupPolicySpec = Static<typeof BackupPolicySpec>;

@@ -109,6 +109,29 @@ export function isValidCron(expression: string): boolean {
   }
 }
 
+/** IANA's current names for zones ICU still lists under their older CLDR ids (Asia/Calcutta is Asia/Kolkata). */
+const IANA_RENAMES = [
+  'Africa/Asmara', 'America/Argentina/Buenos_Aires', 'America/Argentina/Catamarca', 'America/Argentina/Cordoba', 'America/Argentina/Jujuy',
+  'America/Argentina/Mendoza', 'America/Atikokan', 'America/Indiana/Indianapolis', 'America/Kentucky/Louisville', 'America/Nuuk',
+  'Asia/Ho_Chi_Minh', 'Asia/Kathmandu', 'Asia/Kolkata', 'Asia/Yangon', 'Atlantic/Faroe', 'Europe/Kyiv', 'Pacific/Chuuk', 'Pacific/Kanton', 'Pacific/Pohnpei',
+];
+
+/**
+ * The time zones the CRD accepts (review L3): the zones this Node's ICU lists, IANA's current names for
+ * those it lists under older ids, UTC, GMT and the fixed Etc/ offsets, each checked against Intl, sorted.
+ * Other links such as US/Eastern are left out on purpose (write America/New_York): the CRD is generated,
+ * so the list must not depend on the machine's tzdata.
+ */
+export function admittedTimeZones(): string[] {
+  const etc = ['UTC', 'GMT', 'Etc/UTC', 'Etc/GMT', ...Array.from({ length: 14 }, (_, i) => [`Etc/GMT+${i + 1}`, `Etc/GMT-${i + 1}`]).flat()];
+  return [...new Set([...Intl.supportedValuesOf('timeZone'), ...IANA_RENAMES, ...etc])].filter(isValidTimeZone).sort();
+}
+
+/** True when a schedule fires at most once an hour: a macro, or a single minute (e.g. `30 * * * *`). */
+export function isAtMostHourly(schedule: string): boolean {
+  return /^(@.*|[0-9]+ +.*)$/.test(schedule.trim());
+}
+
 /** Whether `zone` is an IANA time zone this runtime knows (what the scheduler will use). */
 export function isValidTimeZone(zone: string): boolean {
   try {

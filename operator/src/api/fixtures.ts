@@ -129,6 +129,18 @@ function vaultCases(): BadCase[] {
       delete spec(o).s3;
       spec(o).filesystem = { path: 'backups' };
     }),
+    create('filesystem vault path climbing out with ..', 'spec.filesystem.path', (o) => {
+      delete spec(o).s3;
+      spec(o).filesystem = { path: '/srv/tresor/../../etc' };
+    }, ['must not contain "." or ".." segments']),
+    create('filesystem vault path with a trailing slash', 'spec.filesystem.path', (o) => {
+      delete spec(o).s3;
+      spec(o).filesystem = { path: '/srv/tresor/' };
+    }),
+    create('PVC vault subPath climbing out with ..', 'spec.filesystem.persistentVolumeClaim.subPath', (o) => {
+      delete spec(o).s3;
+      spec(o).filesystem = { persistentVolumeClaim: { claimName: 'nfs', subPath: 'a/../../b' } };
+    }, ['must not contain "." or ".." segments']),
     create('bucket name with capitals', 'spec.s3.bucket', (o) => (spec(o).s3.bucket = 'My_Backups')),
     create('endpoint without a scheme', 'spec.s3.endpoint', (o) => (spec(o).s3.endpoint = 's3.example.com')),
     create('S3 vault without credentials', 'spec.s3.credentialsSecretRef', (o) => delete spec(o).s3.credentialsSecretRef),
@@ -152,6 +164,10 @@ function policyCases(): BadCase[] {
     create('cron in words', 'spec.schedule', (o) => (spec(o).schedule = 'every night'), ['cron expression']),
     create('unknown cron macro', 'spec.schedule', (o) => (spec(o).schedule = '@fortnightly'), ['cron expression']),
     create('time zone that is no IANA name', 'spec.timeZone', (o) => (spec(o).timeZone = 'Central European Time')),
+    create('time zone the regex liked but Intl rejects', 'spec.timeZone', (o) => (spec(o).timeZone = 'Mars/Olympus_Mons'), ['canonical IANA time zone']),
+    create('every minute without the opt-in', 'spec', (o) => (spec(o).schedule = '* * * * *'), ['allowFrequentSchedule']),
+    create('every 15 minutes without the opt-in', 'spec', (o) => (spec(o).schedule = '*/15 * * * *'), ['more than once an hour']),
+    create('bandwidth limit of one byte a second', 'spec.transfer.bandwidthLimit', (o) => (spec(o).transfer = { bandwidthLimit: '1' }), ['at least 1M']),
     create('negative daily retention', 'spec.retention.daily', (o) => (spec(o).retention.daily = -1)),
     create('retention that keeps nothing', 'spec.retention', (o) => (spec(o).retention = { daily: 0 }), ['retention must keep something']),
     create('unknown consistency level', 'spec.consistency', (o) => (spec(o).consistency = 'Paranoid')),

@@ -58,7 +58,13 @@ t('ajv checks more than the CEL shape: cron values and real time zones', () => {
   assert.equal(bad((s) => (s.schedule = '61 * * * *')), ['spec.schedule'], 'minute 61 passes the CEL shape only');
   assert.equal(bad((s) => (s.schedule = '0 0 31 2-1 *')), ['spec.schedule'], 'backwards range');
   assert.equal(bad((s) => (s.timeZone = 'Mars/Olympus_Mons')), ['spec.timeZone'], 'an unknown zone with a valid shape');
-  assert.equal(bad((s) => (s.schedule = '*/15 9-17 * JAN-MAR mon-fri')), []);
+  assert.equal(bad((s) => (s.schedule = '*/15 9-17 * JAN-MAR mon-fri')), ['spec'], 'more than hourly needs the opt-in');
+  assert.equal(bad((s) => Object.assign(s, { schedule: '*/15 9-17 * JAN-MAR mon-fri', allowFrequentSchedule: true })), []);
+  assert.equal(bad((s) => (s.schedule = '30 */2 * * *')), [], 'a single minute is at most hourly');
+  assert.equal(bad((s) => (s.transfer = { bandwidthLimit: '1' })), ['spec.transfer.bandwidthLimit'], 'a few bytes a second');
+  assert.equal(bad((s) => (s.transfer = { bandwidthLimit: '1M' })), []);
+  assert.equal(bad((s) => (s.transfer = { bandwidthLimit: '999k' })), ['spec.transfer.bandwidthLimit']);
+  assert.equal(bad((s) => (s.timeZone = 'US/Eastern')), ['spec.timeZone'], 'links: write the canonical name');
   assert.equal(bad((s) => (s.timeZone = 'America/Argentina/Buenos_Aires')), []);
 });
 

@@ -18,6 +18,18 @@ export interface BackupLimits {
   readonly maxConcurrentTransfers: number;
   /** Transfer pods started per disk before the job fails (the first run counts); caps the policy's maxRetries + 1. */
   readonly transferAttempts: number;
+  /** One namespace's share of each limit (review M8); default half of it, rounded up (namespaceShare). */
+  readonly maxFreezesPerNamespace?: number;
+  readonly maxTransfersPerNamespace?: number;
+}
+
+/**
+ * How many of a cluster-wide `limit` one namespace may hold: `share` if set (capped at the limit), else
+ * half, rounded up. The queues are partitioned by namespace and DBOS visits partitions in a new random
+ * order on every poll, so with the cap every namespace that waits gets slots (ADR 0093).
+ */
+export function namespaceShare(limit: number, share: number | undefined): number {
+  return Math.max(1, Math.min(limit, share ?? Math.ceil(limit / 2)));
 }
 
 /** How a job ended. */
@@ -78,7 +90,7 @@ export function registerBackupWorkflows(cluster: BackupCluster, limits: BackupLi
       const batch = obs.disks.slice(i, i + obs.maxParallelDisks);
       const handles = [];
       for (const disk of batch) {
-        handles.push(await DBOS.startWorkflow(diskWorkflow, { workflowID: `${job.uid}-disk-${disk.name}`, queueName: QUEUES.transfers })(job, disk, maxAttempts));
+        handles.push(await DBOS.startWorkflow(diskWorkflow, { workflowID: `${job.uid}-disk-${disk.name}`, queueName: QUEUES.transfers, enqueueOptions: { queuePartitionKey: job.namespace } })(job, disk, maxAttempts));
       }
       for (const [k, h] of handles.entries()) out.push({ disk: batch[k]!, ...(await h.getResult()) });
     }
@@ -93,7 +105,7 @@ export function registerBackupWorkflows(cluster: BackupCluster, limits: BackupLi
       const before = checkRequirement(plan.best, obs.required);
       if (before) return fail(job, before.reason, before.message, ConditionTypes.SnapshotTaken);
 
-      const snapHandle = await DBOS.startWorkflow(snapshotWorkflow, { workflowID: `${job.uid}-snapshot`, queueName: QUEUES.freezes })(job, obs, plan);
+      const snapHandle = await DBOS.startWorkflow(snapshotWorkflow, { workflowID: `${job.uid}-snapshot`, queueName: QUEUES.freezes, enqueueOptions: { queuePartitionKey: job.namespace } })(job, obs, plan);
       const snap = await snapHandle.getResult();
       const consistency = decideConsistency(obs.guest, snap);
       const after = checkRequirement(consistency, obs.required);
@@ -130,8 +142,9 @@ export function registerBackupWorkflows(cluster: BackupCluster, limits: BackupLi
       return DBOS.startWorkflow(jobWorkflow, { workflowID: job.uid })(job);
     },
     async registerQueues() {
-      await DBOS.registerQueue(QUEUES.freezes, { globalConcurrency: limits.maxConcurrentFreezes });
-      await DBOS.registerQueue(QUEUES.transfers, { globalConcurrency: limits.maxConcurrentTransfers });
+      // Partitioned by namespace (the enqueues pass it as the partition key): one tenant's share is capped.
+      await DBOS.registerQueue(QUEUES.freezes, { globalConcurrency: limits.maxConcurrentFreezes, partitionConcurrency: namespaceShare(limits.maxConcurrentFreezes, limits.maxFreezesPerNamespace) });
+      await DBOS.registerQueue(QUEUES.transfers, { globalConcurrency: limits.maxConcurrentTransfers, partitionConcurrency: namespaceShare(limits.maxConcurrentTransfers, limits.maxTransfersPerNamespace) });
     },
   };
 }

@@ -95,6 +95,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
       maxConcurrentFreezes: int(env, 'TRESOR_MAX_CONCURRENT_FREEZES', 4, 1),
       maxConcurrentTransfers: int(env, 'TRESOR_MAX_CONCURRENT_TRANSFERS', 8, 1),
       transferAttempts: int(env, 'TRESOR_TRANSFER_ATTEMPTS', 3, 1),
+      ...(env.TRESOR_MAX_FREEZES_PER_NAMESPACE ? { maxFreezesPerNamespace: int(env, 'TRESOR_MAX_FREEZES_PER_NAMESPACE', 1, 1) } : {}),
+      ...(env.TRESOR_MAX_TRANSFERS_PER_NAMESPACE ? { maxTransfersPerNamespace: int(env, 'TRESOR_MAX_TRANSFERS_PER_NAMESPACE', 1, 1) } : {}),
     }),
     opsPort: int(env, 'TRESOR_OPS_PORT', 8080),
     leaseNamespace: env.TRESOR_LEASE_NAMESPACE || undefined,

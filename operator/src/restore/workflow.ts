@@ -59,7 +59,8 @@ export function registerRestoreWorkflows(cluster: RestoreCluster, limits: Restor
   async function restoreAll(ref: RestoreRef, plan: RestorePlan): Promise<string | undefined> {
     const handles = [];
     for (const disk of plan.disks) {
-      handles.push(await DBOS.startWorkflow(diskWorkflow, { workflowID: `${ref.uid}-disk-${disk.name}`, queueName: QUEUES.transfers })(ref, plan, disk));
+      // The transfers queue is partitioned by namespace (ADR 0093): every enqueue names its partition.
+      handles.push(await DBOS.startWorkflow(diskWorkflow, { workflowID: `${ref.uid}-disk-${disk.name}`, queueName: QUEUES.transfers, enqueueOptions: { queuePartitionKey: ref.namespace } })(ref, plan, disk));
     }
     const results = [];
     for (const [i, h] of handles.entries()) results.push({ disk: plan.disks[i]!, ...(await h.getResult()) });

@@ -95,13 +95,14 @@ export async function readKey(vault: BackupVaultObject, secrets: SecretReader, b
     return { ok: false, check: fail(Reasons.KeySecretMissing, `Secret ${ns}/${ref.name} (spec.encryption.keySecretRef) does not exist: create it with the vault key under '${field}'`, backend) };
   }
   const raw = data[field];
+  // Neither the Secret's other key names nor the value's length reach status: whoever may create a vault
+  // may not be allowed to read that Secret (review L4).
   if (raw === undefined) {
-    const has = Object.keys(data).sort().join(', ') || 'none';
-    return { ok: false, check: fail(Reasons.KeySecretMissing, `Secret ${ns}/${ref.name} has no key '${field}' (it has: ${has}); set spec.encryption.keySecretRef.key or add the key`, backend) };
+    return { ok: false, check: fail(Reasons.KeySecretMissing, `Secret ${ns}/${ref.name} has no key '${field}'; set spec.encryption.keySecretRef.key or add the key`, backend) };
   }
   const key = parseVaultKey(raw);
   if (key === undefined) {
-    return { ok: false, check: fail(Reasons.KeyInvalid, `'${field}' in Secret ${ns}/${ref.name} must hold the vault key as 64 hex digits (or 32 raw bytes); it holds ${raw.length} bytes`, backend) };
+    return { ok: false, check: fail(Reasons.KeyInvalid, `'${field}' in Secret ${ns}/${ref.name} must hold the vault key as 64 hex digits (or 32 raw bytes)`, backend) };
   }
   const weak = weakKeyReason(key);
   if (weak) return { ok: false, check: fail(Reasons.KeyInvalid, `'${field}' in Secret ${ns}/${ref.name} holds an unusable vault key: ${weak}; generate one with 'openssl rand -hex 32'`, backend) };

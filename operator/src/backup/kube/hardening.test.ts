@@ -5,7 +5,7 @@ import type { BackupVaultObject } from '../../api/types.ts';
 import { restorePod } from '../../restore/specs.ts';
 import { checkPod } from '../../vaults/check-pod.ts';
 import { maintenancePod } from '../../vaults/maintenance.ts';
-import { POD_UID } from './hardening.ts';
+import { POD_UID, TMP_DIR } from './hardening.ts';
 import { snapshotPod, transferPod, type PodSettings } from './specs.ts';
 import { vaultAccess } from './vault-access.ts';
 
@@ -27,7 +27,7 @@ const CONTAINER_CHECKS: Check[] = [
   ['capabilities', (_, c) => JSON.stringify(sc(c).capabilities?.drop) !== '["ALL"]' || (sc(c).capabilities?.add ?? []).length > 0],
   ['readOnlyRootFilesystem', (_, c) => sc(c).readOnlyRootFilesystem !== true],
   ['resources', (_, c) => !c.resources?.limits?.memory || !c.resources.requests?.cpu || !c.resources.requests.memory],
-  ['no writable /tmp', (_, c) => !c.volumeMounts?.some((m) => m.mountPath === '/tmp')],
+  ['no writable TMPDIR', (_, c) => !c.volumeMounts?.some((m) => m.mountPath === TMP_DIR) || !c.env?.some((e) => e.name === 'TMPDIR' && e.value === TMP_DIR)],
 ];
 
 function restrictedViolations(pod: V1Pod): string[] {

@@ -1,6 +1,6 @@
 // What makes every pod the operator creates pass Pod Security Admission `restricted` (ADR 0092): non-root
 // with a fixed UID/GID, no privilege escalation, every capability dropped, the runtime's default seccomp
-// profile, a read-only root filesystem with an emptyDir at /tmp, and resource requests and limits. Block
+// profile, a read-only root filesystem with a writable emptyDir as TMPDIR, and resource requests and limits. Block
 // devices are opened as that UID too: the container runtime hands the device to the pod's user
 // (containerd/CRI-O `device_ownership_from_security_context`), so no pod runs as root.
 import type { V1Container, V1PodSpec, V1ResourceRequirements } from '@kubernetes/client-node';
@@ -23,7 +23,12 @@ export const DEFAULT_POD_RESOURCES: PodResources = Object.freeze({
   small: { requests: { cpu: '10m', memory: '64Mi' }, limits: { memory: '256Mi' } },
 });
 
-const TMP = { name: 'tmp', mountPath: '/tmp' };
+/**
+ * The one writable directory (an emptyDir), given to the CLI and its helpers as TMPDIR. Not /tmp itself:
+ * that would hide whatever the node put there (the local node agent keeps the `tresor` shim under /tmp).
+ */
+export const TMP_DIR = '/var/lib/tresor/tmp';
+const TMP = { name: 'tmp', mountPath: TMP_DIR };
 
 /** One container with the restricted security context, /tmp mounted and the given resources. */
 function hardenContainer(c: V1Container, resources: V1ResourceRequirements): V1Container {
@@ -32,6 +37,7 @@ function hardenContainer(c: V1Container, resources: V1ResourceRequirements): V1C
     resources: structuredClone(resources),
     securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } },
     volumeMounts: [...(c.volumeMounts ?? []), { ...TMP }],
+    env: [...(c.env ?? []), { name: 'TMPDIR', value: TMP_DIR }],
   };
 }
 
