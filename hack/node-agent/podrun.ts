@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { startContainer, type ContainerRun } from './container.ts';
 import { containerEnv, expand, type ApiEndpoint } from './env.ts';
+import { runsProbe, startReadinessProbe } from './probe.ts';
 import { effectiveCommand, ImageNotFound, runAsUser, type ImageStore, type LocalImage } from './images.ts';
 import { errMsg, type Log } from './log.ts';
 import type { ContainerInfo, PodInfo } from './podstatus.ts';
@@ -263,6 +264,13 @@ export class PodRun {
     };
   }
 
+  /** How a stand-in image's container runs: on the host root, from the checkout (ADR 0040). */
+  private hostSandbox(c: V1Container, env: Record<string, string>, mounts: Mount[]): SandboxSpec {
+    const command = [...(c.command ?? imageEntrypoint(c.image) ?? []), ...(c.args ?? [])].map((a) => expand(a, env));
+    if (command.length === 0) throw new Error(`container ${c.name} has no command and image ${c.image} has no known entrypoint`);
+    return { mounts, workingDir: c.workingDir ?? this.deps.repoRoot, command };
+  }
+
   private async runOnce(c: V1Container, vols: Map<string, HostVolume>, [kind, i]: ['init' | 'main', number], image: LocalImage | undefined): Promise<number> {
     const dir = join(this.deps.podDir, 'containers', c.name);
     mkdirSync(dir, { recursive: true });
@@ -271,13 +279,8 @@ export class PodRun {
     let run: ContainerRun;
     try {
       const env = await containerEnv(this.deps.rest, this.pod, c, { path: this.deps.path, api: this.deps.api, ...(image ? { image: image.config.env } : {}) });
-      let sandbox: SandboxSpec;
-      if (image) sandbox = this.imageSandbox({ c, image, env, mounts: mountsFor(c, vols, termFile), dir });
-      else {
-        const command = [...(c.command ?? imageEntrypoint(c.image) ?? []), ...(c.args ?? [])].map((a) => expand(a, env));
-        if (command.length === 0) throw new Error(`container ${c.name} has no command and image ${c.image} has no known entrypoint`);
-        sandbox = { mounts: mountsFor(c, vols, termFile), workingDir: c.workingDir ?? this.deps.repoRoot, command };
-      }
+      const mounts = mountsFor(c, vols, termFile);
+      const sandbox = image ? this.imageSandbox({ c, image, env, mounts, dir }) : this.hostSandbox(c, env, mounts);
       run = startContainer({ sandbox, env, logFile: join(dir, 'log'), terminationFile: termFile, fallbackToLogs: c.terminationMessagePolicy === 'FallbackToLogsOnError' });
     } catch (err) {
       const now = new Date();
@@ -289,8 +292,11 @@ export class PodRun {
     this.deps.event('Normal', 'Started', `Started container ${c.name}`);
     if (this.stopping) run.kill('SIGKILL'); // deleted while it was being started
     const prev = (kind === 'init' ? this.init : this.main)[i]!;
-    this.set(kind, i, { current: { kind: 'running', startedAt: run.startedAt }, last: prev.current.kind === 'terminated' ? prev.current : prev.last });
+    const probed = kind === 'main' && runsProbe(c, c.readinessProbe);
+    this.set(kind, i, { current: { kind: 'running', startedAt: run.startedAt }, last: prev.current.kind === 'terminated' ? prev.current : prev.last, ...(probed ? { probeReady: false } : {}) });
+    const probe = probed ? startReadinessProbe(c, c.readinessProbe!, (ready) => this.set(kind, i, { probeReady: ready })) : undefined;
     const exit = await run.exited;
+    probe?.stop();
     this.running.delete(c.name);
     this.deps.log.info(`pod ${this.pod.metadata?.namespace}/${this.pod.metadata?.name} container ${c.name} exited ${exit.exitCode}`);
     this.set(kind, i, { current: { kind: 'terminated', ...exit, startedAt: run.startedAt } });

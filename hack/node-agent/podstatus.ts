@@ -25,6 +25,8 @@ export interface ContainerInfo {
   /** The image's manifest digest once pulled (images from the node's layouts). */
   readonly imageID?: string;
   readonly restartCount: number;
+  /** A readiness probe's verdict while running; absent: ready once running (no probe the agent runs). */
+  readonly probeReady?: boolean;
   readonly current: Current;
   readonly last: Terminated | undefined;
   /** No further run will follow (restart policy says so, or the pod is going away). */
@@ -74,6 +76,10 @@ function toState(s: Current | Terminated): V1ContainerState {
   };
 }
 
+function isReady(c: ContainerInfo): boolean {
+  return c.current.kind === 'running' && (c.probeReady ?? true);
+}
+
 /** One containerStatuses entry. */
 export function containerStatus(c: ContainerInfo): V1ContainerStatus {
   return {
@@ -81,7 +87,7 @@ export function containerStatus(c: ContainerInfo): V1ContainerStatus {
     image: c.image,
     imageID: c.imageID ?? '',
     containerID: `tresor-local://${c.name}`,
-    ready: c.current.kind === 'running',
+    ready: isReady(c),
     started: c.current.kind === 'running',
     restartCount: c.restartCount,
     state: toState(c.current),
@@ -105,7 +111,7 @@ export function keepTransitionTimes(next: readonly V1PodCondition[], prev: reado
 export function podStatus(p: PodInfo, now = new Date()): V1PodStatus {
   const phase = podPhase(p);
   const initialized = p.init.every(succeeded);
-  const ready = phase === 'Running' && p.main.every((c) => c.current.kind === 'running');
+  const ready = phase === 'Running' && p.main.every(isReady);
   const doneReason = phase === 'Succeeded' || phase === 'Failed' ? 'PodCompleted' : 'ContainersNotReady';
   return {
     phase,

@@ -47,7 +47,8 @@ type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespa
 /** `helm template` with `--set-json` values; throws with helm's message on failure. */
 function template(release: string, namespace: string, values: Record<string, unknown>): Obj[] {
   const sets = Object.entries(values).flatMap(([k, v]) => ['--set-json', `${k}=${JSON.stringify(v)}`]);
-  const r = run(HELM!, ['template', release, CHART, '--namespace', namespace, ...sets]);
+  // --skip-tests: the helm test pod needs the chart's test ServiceAccount, which a dry run does not create.
+  const r = run(HELM!, ['template', release, CHART, '--namespace', namespace, '--skip-tests', ...sets]);
   if (r.code !== 0) throw new Error(`helm template failed: ${r.stderr}`);
   return parseAllDocuments(r.stdout).map((d) => d.toJS() as Obj).filter((o) => o !== null);
 }
