@@ -6,7 +6,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { reuseConnections } from '../../operator/src/runtime/connections.ts';
+import { countApiRequests, reuseConnections } from '../../operator/src/runtime/connections.ts';
 import { kubeConfig } from '../harness.ts';
 
 const CALLS = 8;
@@ -45,6 +45,20 @@ t('parallel calls share a bounded pool and reuse it afterwards', async () => {
   for (let i = 0; i < CALLS; i++) await core.readNamespace({ name: 'default' });
   assert.is(opened, afterBurst, 'later calls reuse the open connections');
   assert.is(reuseConnections(kc), kc, 'idempotent');
+});
+
+t('requests are counted by verb and resource, only those to the API server', async () => {
+  const kc = reuseConnections(kubeConfig());
+  const seen: string[] = [];
+  const ac = new AbortController();
+  countApiRequests(kc.getCurrentCluster()!.server, (verb, resource) => seen.push(`${verb} ${resource}`), ac.signal);
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.readNamespace({ name: 'default' });
+  await core.listNamespacedConfigMap({ namespace: 'default' });
+  await fetch('http://127.0.0.1:9/').catch(() => undefined); // another origin: not counted
+  ac.abort();
+  await core.readNamespace({ name: 'default' }); // after stop: not counted
+  assert.equal(seen, ['get namespaces', 'list configmaps']);
 });
 
 t.run();

@@ -21,7 +21,7 @@ import { apiListWatch, collectionPath } from '../runtime/listwatch.ts';
 import { jsonLogger, type Logger } from '../runtime/log.ts';
 import { enqueueOnChange, informerReadiness, runManager, type ManagedController, type ManagerExit } from '../runtime/manager.ts';
 import { createRuntimeMetrics } from '../runtime/metrics.ts';
-import { reuseConnections } from '../runtime/connections.ts';
+import { countApiRequests, reuseConnections } from '../runtime/connections.ts';
 import { OpsServer } from '../runtime/server.ts';
 import type { OperatorConfig } from './config.ts';
 import { wirePolicyControllers } from './policy-wiring.ts';
@@ -72,6 +72,8 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
   const metrics = createRuntimeMetrics();
   // Before any client is built from kc: every API call then shares pooled keep-alive connections.
   reuseConnections(kc, { onConnect: () => metrics.kubeApiConnectionsTotal.inc() });
+  const server = kc.getCurrentCluster()?.server;
+  if (server) countApiRequests(server, (verb, resource) => metrics.kubeApiRequestsTotal.inc({ verb, resource }), signal);
   const events = new EventRecorder({ sink: coreEventSink(kc), component: 'tresor-operator', instance: cfg.executorId, metrics, log });
   // Restore workflows register before DBOS launches (launchDbos), so DBOS recovers them too.
   const restores = wireRestores({ kc, cfg, events, metrics, log: jsonLogger('restore-controller', cfg.verbose) });

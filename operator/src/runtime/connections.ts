@@ -4,6 +4,7 @@
 // CPU and memory cost of the operator at 100 VMs (docs/scale.md, ADR 0111). This keeps one dispatcher per
 // distinct TLS identity and hands it to every request, so connections are pooled and kept alive.
 import { createHash } from 'node:crypto';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 /** What we need of an undici Dispatcher: events for counting connections, and close. */
@@ -50,4 +51,44 @@ export function reuseConnections(kc: KubeConfig, opts: ReuseConnectionsOptions =
   };
   target.tresorReuse = true;
   return kc;
+}
+
+const WRITE_VERBS: Readonly<Record<string, string>> = { POST: 'create', PUT: 'update', PATCH: 'patch' };
+
+function verbOf(method: string, named: boolean, watch: boolean): string {
+  const m = method.toUpperCase();
+  if (m === 'GET') return watch ? 'watch' : named ? 'get' : 'list';
+  if (m === 'DELETE') return named ? 'delete' : 'deletecollection';
+  return WRITE_VERBS[m] ?? m.toLowerCase();
+}
+
+/** The verb and resource of an API request path, as the apiserver's apiserver_request_total labels them. */
+export function classifyRequest(method: string, pathAndQuery: string): { verb: string; resource: string } {
+  const [path = '', query = ''] = pathAndQuery.split('?', 2);
+  const seg = path.split('/').filter(Boolean);
+  if (seg[0] !== 'api' && seg[0] !== 'apis') return { verb: method.toLowerCase(), resource: 'nonresource' };
+  // /api/v1/[namespaces/ns/]plural[/name[/sub]] or /apis/group/version/[namespaces/ns/]plural[/name[/sub]]
+  const group = seg[0] === 'apis' ? `.${seg[1] ?? ''}` : '';
+  let rest = seg.slice(seg[0] === 'api' ? 2 : 3);
+  if (rest[0] === 'namespaces' && rest.length >= 3) rest = rest.slice(2);
+  const sub = rest[2] === undefined ? '' : `/${rest[2]}`;
+  const verb = verbOf(method, rest.length >= 2, /(^|&)watch=(true|1)/.test(query));
+  return { verb, resource: `${rest[0] ?? 'other'}${group}${sub}` };
+}
+
+/**
+ * Counts this process's API requests by verb and resource (from undici's diagnostics channel, so every
+ * client built from any KubeConfig counts) while `signal` is not aborted; only requests to `origin`.
+ */
+export function countApiRequests(origin: string, onRequest: (verb: string, resource: string) => void, signal: AbortSignal): void {
+  const want = new URL(origin).origin;
+  const handler = (message: unknown): void => {
+    const req = (message as { request?: { origin?: unknown; method?: unknown; path?: unknown } }).request;
+    if (!req || typeof req.method !== 'string' || typeof req.path !== 'string') return;
+    if (String(req.origin) !== want && !String(req.origin).startsWith(want)) return;
+    const { verb, resource } = classifyRequest(req.method, req.path);
+    onRequest(verb, resource);
+  };
+  subscribe('undici:request:create', handler);
+  signal.addEventListener('abort', () => unsubscribe('undici:request:create', handler), { once: true });
 }
