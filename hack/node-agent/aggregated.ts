@@ -110,6 +110,11 @@ export async function serveSubresources(cfg: AgentConfig, handler: SubresourceHa
   const server = https.createServer({ ...servingCert(cfg.stateDir), ...(ca ? { ca, requestCert: true, rejectUnauthorized: false } : {}) }, (req, res) => {
     route(req, handler, !!ca).then((a) => reply(res, a), (err: unknown) => reply(res, failure(500, 'InternalError', errMsg(err))));
   });
+  // The apiserver's proxy reuses idle connections for up to 90 s (Go's transport default). With Node's
+  // default 5 s keep-alive this server closed connections the proxy was about to reuse, and the proxy
+  // answered the freeze call with 503 "connection reset by peer" (scale probe 2026-12). Outlive the proxy.
+  server.keepAliveTimeout = 120_000;
+  server.headersTimeout = 125_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;

@@ -64,6 +64,9 @@ export class KubeVirt {
   private timer: NodeJS.Timeout | undefined;
   private readonly written = new Map<string, string>();
   private readonly freezeWrites = new Map<string, Promise<void>>();
+  // A running VMI's volumes, by VMI uid, once all were bound: a bound claim's volume cannot change, so the
+  // 2 s resync need not GET every PVC and PV of every VM again (it was ~100 requests/s at 100 VMs).
+  private readonly boundVolumes = new Map<string, Array<Record<string, unknown>>>();
 
   constructor(deps: { cfg: AgentConfig; rest: Rest; log: Log; freezes: FreezeState }) {
     this.cfg = deps.cfg;
@@ -81,6 +84,7 @@ export class KubeVirt {
       onDelete: (vmi) => {
         this.freezes.forget(key(vmi));
         this.freezeWrites.delete(key(vmi));
+        this.boundVolumes.delete(vmi.metadata?.uid ?? '');
       },
     });
     this.vms = vms.informer;
@@ -183,6 +187,13 @@ export class KubeVirt {
 
   /** Each PVC volume's status entry, or undefined while one is not bound. */
   private async volumeStatus(vmi: VirtualMachineInstance): Promise<Array<Record<string, unknown>> | undefined> {
+    const uid = vmi.metadata?.uid ?? '';
+    const out = this.boundVolumes.get(uid) ?? await this.readVolumes(vmi);
+    if (out && uid) this.boundVolumes.set(uid, out);
+    return out;
+  }
+
+  private async readVolumes(vmi: VirtualMachineInstance): Promise<Array<Record<string, unknown>> | undefined> {
     const ns = vmi.metadata!.namespace!;
     const out: Array<Record<string, unknown>> = [];
     const disks = vmi.spec?.domain?.devices?.disks ?? [];

@@ -4,6 +4,9 @@
 // VM's last success; a policy shows its longest schedule gap and whether it is suspended. After a restart
 // the scrape-time gauges say the same, while the transition counter starts from nothing (it counts only
 // what the new process saw happen) — the semantics ADR 0080 documents.
+// The operator's controllers wait for every informer, KubeVirt's VirtualMachines included, so this suite
+// installs the test KubeVirt CRDs itself (it used to rely on an earlier suite's node agent having done it,
+// and timed out when run alone on a fresh environment), and checks /readyz before expecting any work.
 import { fileURLToPath } from 'node:url';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { suite } from 'uvu';
@@ -13,6 +16,7 @@ import { installCrds } from '../../operator/src/api/install.ts';
 import { createNamespace, deleteNamespace, eventually, kubeConfig, kubectl, testEnv, uniqueSuffix } from '../harness.ts';
 
 const MAIN = fileURLToPath(new URL('../../operator/src/main.ts', import.meta.url));
+const KUBEVIRT_CRDS = fileURLToPath(new URL('../../hack/crds/kubevirt.yaml', import.meta.url));
 const TRESOR = { group: 'tresor.io', version: 'v1alpha1' };
 const custom = kubeConfig().makeApiClient(CustomObjectsApi);
 
@@ -27,7 +31,10 @@ async function startOperator(ctx: Ctx): Promise<Proc> {
   const proc = await startReady({ what: 'operator', args: [MAIN], env, readyText: 'tresor operator ready', timeoutMs: 180_000 });
   const m = /tresor operator ready \(ops port (\d+)\)/.exec(proc.output());
   if (!m) throw new Error(`no ops port in the ready line:\n${proc.output()}`);
-  return { proc, port: Number(m[1]) };
+  const port = Number(m[1]);
+  // Ready means every cache synced (ADR 0110): only then do the controllers run.
+  await eventually('the operator ready at /readyz', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined), 120_000);
+  return { proc, port };
 }
 
 async function stopOperator(p: Proc | undefined): Promise<void> {
@@ -50,6 +57,10 @@ const t = suite<Ctx>('backup metrics at /metrics of the operator process');
 
 t.before(async (ctx) => {
   await installCrds((args) => kubectl(args));
+  const applied = kubectl(['apply', '-f', KUBEVIRT_CRDS]);
+  if (applied.code !== 0) throw new Error(`installing the test KubeVirt CRDs: ${applied.stderr}`);
+  const est = kubectl(['wait', '--for=condition=Established', '--timeout=120s', 'crd/virtualmachines.kubevirt.io', 'crd/virtualmachineinstances.kubevirt.io']);
+  if (est.code !== 0) throw new Error(`the KubeVirt CRDs did not become Established: ${est.stderr}`);
   ctx.ns = await createNamespace('metrics');
   ctx.db = `tresor_metrics_${uniqueSuffix()}`;
 });

@@ -161,7 +161,8 @@ export const BackupPolicyStatus = obj('What the scheduler last did and will do.'
   nextScheduleTime: Type.Optional(time('The next slot the schedule will fire at.')),
   lastSuccessfulBackupTime: Type.Optional(time('When the most recent backup started by this policy succeeded.')),
   protectedVMs: Type.Optional(int('VirtualMachines the selector currently matches.', { minimum: 0 })),
-  active: Type.Optional(list(name('Name of a VirtualMachineBackup.'), 'Backups started by this policy that are still running.', 1024)),
+  active: Type.Optional(list(name('Name of a VirtualMachineBackup.'), 'Backups started by this policy that are still running: the first 20 by name (activeCount has them all).', 1024)),
+  activeCount: Type.Optional(int('How many backups started by this policy are still running.', { minimum: 0 })),
 });
 /** BackupPolicy `.status`. */
 export type BackupPolicyStatus = Static<typeof BackupPolicyStatus>;

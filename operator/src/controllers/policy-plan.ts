@@ -51,6 +51,9 @@ export interface PolicyPlan {
   readonly requeueAfterMs: number;
 }
 
+/** How many running jobs' names status.active shows. */
+export const ACTIVE_SHOWN = 20;
+
 const finished = (j: VirtualMachineBackupObject): boolean => j.status?.phase === 'Succeeded' || j.status?.phase === 'Failed';
 const iso = (ms: number): string => `${new Date(ms).toISOString().slice(0, 19)}Z`;
 
@@ -76,7 +79,10 @@ function statusFields(obs: PolicyObservation, protectedCount: number, active: re
   const lastSuccess = obs.jobs.filter((j) => j.status?.phase === 'Succeeded').map((j) => j.status?.completionTime ?? '').sort().at(-1);
   return {
     protectedVMs: protectedCount,
-    active: active.map((j) => j.metadata.name!).sort(),
+    // Bounded: a 1,000-VM policy's full list made every status write ~40 KB and crossed the schema's
+    // 1,024-item limit (the apiserver then rejects the whole status). The count is exact.
+    active: active.map((j) => j.metadata.name!).sort().slice(0, ACTIVE_SHOWN),
+    activeCount: active.length,
     ...(lastSuccess ? { lastSuccessfulBackupTime: lastSuccess } : {}),
   };
 }

@@ -38,10 +38,11 @@ interface World {
   pointStatus: Map<string, RecoveryPointStatus | undefined>;
   cleared: string[];
   deleted: string[];
+  jobsDeleted: string[];
 }
 
 function harness(w: Partial<World> = {}): { ctl: PolicyController; w: World } {
-  const world: World = { jobs: [], points: [], vault: readyVault, created: [], events: [], status: undefined, pointStatus: new Map(), cleared: [], deleted: [], ...w };
+  const world: World = { jobs: [], points: [], vault: readyVault, created: [], events: [], status: undefined, pointStatus: new Map(), cleared: [], deleted: [], jobsDeleted: [], ...w };
   const cache: PolicyCache = { vault: () => world.vault, vms: () => vms, jobs: () => world.jobs, points: () => world.points };
   const status: StatusApi<BackupPolicyStatus> = {
     read: async () => ({ resourceVersion: '1', generation: 2, status: world.status }),
@@ -61,6 +62,10 @@ function harness(w: Partial<World> = {}): { ctl: PolicyController; w: World } {
       },
       readJob: async (_ns, name) => world.jobs.find((j) => j.metadata.name === name),
       clearRunNow: async (_ns, name, value) => void world.cleared.push(`${name}=${value}`),
+      deleteJob: async (j) => {
+        world.jobsDeleted.push(j.metadata.name!);
+        world.jobs = world.jobs.filter((x) => x.metadata.uid !== j.metadata.uid);
+      },
     },
     events: { normal: async (_o, r, m) => void world.events.push(`Normal ${r} ${m}`), warning: async (_o, r, m) => void world.events.push(`Warning ${r} ${m}`) },
     now: () => NOW,
@@ -175,6 +180,32 @@ test('retention deletes the expired points of its own policy, never the newest o
   const lone = harness({ points: [point('only', '2020-01-01T00:00:00Z')] });
   await lone.ctl.reconcile(policy({ retention: { daily: 1 } }), ctx);
   assert.equal(lone.w.deleted, [], 'the newest point of a VM is never deleted');
+});
+
+function finishedJob(vm: string, day: number, phase: 'Succeeded' | 'Failed', extra: { retainUntil?: string; label?: boolean } = {}): VirtualMachineBackupObject {
+  const name = `nightly-${vm}-${day}`;
+  return {
+    apiVersion: 'tresor.io/v1alpha1', kind: 'VirtualMachineBackup',
+    metadata: { name, namespace: 'prod', uid: `uid-${name}`, ...(extra.label === false ? {} : { labels: { 'tresor.io/policy': 'nightly' } }) },
+    spec: { vmName: vm, policyRef: { name: 'nightly' }, ...(extra.retainUntil ? { retainUntil: extra.retainUntil } : {}) },
+    status: { phase, completionTime: `2026-11-${String(day).padStart(2, '0')}T02:00:00Z` },
+  } as unknown as VirtualMachineBackupObject;
+}
+
+test('job history: per VM the newest 3 succeeded and 3 failed stay; older ones, and only the scheduler\'s, are deleted', async () => {
+  const jobs = [
+    ...[1, 2, 3, 4, 5, 6].map((d) => finishedJob('web', d, 'Succeeded')),
+    ...[7, 8, 9, 10].map((d) => finishedJob('web', d, 'Failed')),
+    ...[1, 2].map((d) => finishedJob('db', d, 'Succeeded')),
+    finishedJob('db', 3, 'Succeeded', { label: false }), finishedJob('db', 4, 'Succeeded', { label: false }),
+    finishedJob('web', 0, 'Succeeded', { retainUntil: '2027-01-01T00:00:00Z' }),
+  ];
+  const { ctl, w } = harness({ jobs });
+  await ctl.reconcile(policy(), ctx);
+  assert.equal(w.jobsDeleted, ['nightly-web-1', 'nightly-web-2', 'nightly-web-3', 'nightly-web-7'], 'oldest first; retainUntil ahead kept; a user\'s own jobs kept');
+  w.jobsDeleted.length = 0;
+  await ctl.reconcile(policy(), ctx);
+  assert.equal(w.jobsDeleted, [], 'nothing more to trim');
 });
 
 test.run();

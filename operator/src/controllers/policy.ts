@@ -16,6 +16,7 @@ import { writeStatus, type StatusApi } from '../runtime/status.ts';
 import { planPolicy, type JobToCreate, type PolicyObservation, type PolicyPlan, type VmSummary } from './policy-plan.ts';
 import { matchesSelector } from './selector.ts';
 import { applyPolicyRetention, type RetentionDeps } from '../policy/retention.ts';
+import { DEFAULT_JOB_HISTORY, jobsToTrim, MAX_TRIM_PER_PASS, type JobHistoryLimits } from './policy-history.ts';
 
 /** Read access to the informer caches a pass needs. */
 export interface PolicyCache {
@@ -32,6 +33,8 @@ export interface PolicyApi {
   readJob(namespace: string, name: string): Promise<VirtualMachineBackupObject | undefined>;
   /** Removes the run-now annotation if it still has `value` (JSON merge patch on metadata). */
   clearRunNow(namespace: string, name: string, value: string): Promise<void>;
+  /** Deletes a finished job with its UID as precondition; gone (or replaced) counts as done. */
+  deleteJob(job: VirtualMachineBackupObject): Promise<void>;
 }
 
 /** The events the policy controller emits (an EventRecorder in production). */
@@ -49,6 +52,8 @@ export interface PolicyControllerDeps {
   readonly events: PolicyEvents;
   readonly log?: Logger;
   readonly now?: () => number;
+  /** Finished jobs kept per VM (ADR 0112); default DEFAULT_JOB_HISTORY. */
+  readonly history?: JobHistoryLimits;
 }
 
 /** True when a job belongs to the policy: labelled by the scheduler, or created by a user with policyRef. */
@@ -99,6 +104,7 @@ export function policyStatus(current: BackupPolicyStatus | undefined, plan: Poli
     conditions: [...conditions],
     protectedVMs: f.protectedVMs ?? 0,
     active: f.active ?? [],
+    activeCount: f.activeCount ?? 0,
     // Only a schedulable policy has a next slot; a suspended one must not show a stale one.
     nextScheduleTime: f.nextScheduleTime,
     ...(lastSchedule ? { lastScheduleTime: lastSchedule } : {}),
@@ -145,8 +151,18 @@ export class PolicyController {
       const points = this.deps.cache.points(policy.metadata.namespace ?? '');
       await applyPolicyRetention(policy, points, obs.jobs, { ...this.deps.retention, events: this.deps.events, nowMs: now() });
     }
-    return requeueAfter(plan.requeueAfterMs);
+    const more = await this.trimHistory(policy, obs, now());
+    // A long history is trimmed a batch per pass; come back soon for the rest.
+    return requeueAfter(more ? Math.min(plan.requeueAfterMs, 1000) : plan.requeueAfterMs);
   };
+
+  // After retention, which reads the jobs' retainUntil (jobsToTrim keeps those still ahead anyway).
+  private async trimHistory(policy: BackupPolicyObject, obs: PolicyObservation, nowMs: number): Promise<boolean> {
+    const trim = jobsToTrim(policy.metadata.name!, obs.jobs, this.deps.history ?? DEFAULT_JOB_HISTORY, nowMs);
+    for (const job of trim.slice(0, MAX_TRIM_PER_PASS)) await this.deps.api.deleteJob(job);
+    if (trim.length > 0) this.log.info('job history trimmed', { policy: `${policy.metadata.namespace}/${policy.metadata.name}`, deleted: Math.min(trim.length, MAX_TRIM_PER_PASS), left: Math.max(0, trim.length - MAX_TRIM_PER_PASS) });
+    return trim.length > MAX_TRIM_PER_PASS;
+  }
 
   private async schedule(policy: BackupPolicyObject, obs: PolicyObservation, plan: PolicyPlan): Promise<void> {
     const slot = (plan.status.fields as { lastScheduleTime?: string }).lastScheduleTime;

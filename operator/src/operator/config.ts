@@ -6,6 +6,7 @@ import { DEFAULT_POD_RESOURCES, type PodResources } from '../backup/kube/hardeni
 import type { PodSettings } from '../backup/kube/specs.ts';
 import type { BackupLimits } from '../backup/workflow.ts';
 import { parseFilesystemVaults, parseS3Endpoints } from '../vaults/trust.ts';
+import { DEFAULT_JOB_HISTORY, type JobHistoryLimits } from '../controllers/policy-history.ts';
 
 /** Everything the operator process is told. */
 export interface OperatorConfig {
@@ -30,6 +31,8 @@ export interface OperatorConfig {
   readonly verbose: boolean;
   /** Vault GC after recovery points were deleted (ADR 0073): wait this long after the last one, and keep younger blocks. */
   readonly gc: { readonly delayMs: number; readonly graceMs: number; readonly marginMs: number };
+  /** Finished VirtualMachineBackups kept per VM per policy, by outcome (ADR 0112). */
+  readonly jobHistory: JobHistoryLimits;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 0): number {
@@ -103,6 +106,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     workers: int(env, 'TRESOR_WORKERS', 4, 1),
     podPendingTimeoutMs: int(env, 'TRESOR_POD_PENDING_TIMEOUT_MS', 600_000, 1000),
     verbose: env.TRESOR_VERBOSE === '1',
+    jobHistory: Object.freeze({ succeeded: int(env, 'TRESOR_JOB_HISTORY_SUCCEEDED', DEFAULT_JOB_HISTORY.succeeded, 1), failed: int(env, 'TRESOR_JOB_HISTORY_FAILED', DEFAULT_JOB_HISTORY.failed, 1) }),
     gc: Object.freeze({ delayMs: int(env, 'TRESOR_GC_DELAY_MS', 600_000), graceMs: int(env, 'TRESOR_GC_GRACE_MS', 3_600_000), marginMs: int(env, 'TRESOR_GC_MARGIN_MS', 3_600_000) }),
   });
 }

@@ -9,6 +9,7 @@ import type { BackupVaultStatus } from '../api/backupvault.ts';
 import type { RecoveryPointStatus } from '../api/recoverypoint.ts';
 import type { BackupPolicyObject, BackupVaultObject, RecoveryPointObject, VirtualMachineBackupObject } from '../api/types.ts';
 import { PolicyController, type PolicyApi, type PolicyCache } from '../controllers/policy.ts';
+import type { JobHistoryLimits } from '../controllers/policy-history.ts';
 import type { VmSummary } from '../controllers/policy-plan.ts';
 import { VaultController, type VaultEvents } from '../controllers/vault.ts';
 import { Controller } from '../runtime/controller.ts';
@@ -42,6 +43,8 @@ export interface PolicyWiringInput {
   readonly pods?: PodSettings;
   /** S3 endpoint origins the operator may call (TRESOR_S3_ENDPOINTS); absent or empty: any. */
   readonly s3Endpoints?: readonly string[];
+  /** Finished jobs kept per VM per policy (ADR 0112). */
+  readonly history?: JobHistoryLimits;
 }
 
 /** The informers and controllers to hand to the manager. */
@@ -83,6 +86,12 @@ function policyApi(kc: KubeConfig): PolicyApi {
         if (isNotFound(err)) return undefined;
         throw err;
       }
+    },
+    async deleteJob(job): Promise<void> {
+      const body = { preconditions: { uid: job.metadata.uid } };
+      await custom.deleteNamespacedCustomObject({ ...jobs, namespace: job.metadata.namespace ?? '', name: job.metadata.name!, body }).catch((err: unknown) => {
+        if (!isNotFound(err) && !isConflict(err)) throw err;
+      });
     },
     async clearRunNow(namespace, name, value): Promise<void> {
       const current = (await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: 'backuppolicies', namespace, name })) as BackupPolicyObject;
@@ -170,6 +179,7 @@ export function wirePolicyControllers(input: PolicyWiringInput): PolicyWiring {
     status: customObjectStatusApi<BackupPolicyStatus>(kc, { group: GROUP, version: VERSION, plural: 'backuppolicies' }),
     retention: { points: customObjectStatusApi<RecoveryPointStatus>(kc, { group: GROUP, version: VERSION, plural: 'recoverypoints' }), deletePoint: pointDeleter(kc) },
     events, log,
+    ...(input.history ? { history: input.history } : {}),
   });
   const vaultController = new Controller<BackupVaultObject>({ name: 'backupvault', store: vaults, reconcile: vaultCtl.reconcile, workers: input.workers, metrics, log });
   const policyController = new Controller<BackupPolicyObject>({ name: 'backuppolicy', store: policies, reconcile: policyCtl.reconcile, workers: input.workers, metrics, log });

@@ -21,6 +21,7 @@ import { apiListWatch, collectionPath } from '../runtime/listwatch.ts';
 import { jsonLogger, type Logger } from '../runtime/log.ts';
 import { enqueueOnChange, informerReadiness, runManager, type ManagedController, type ManagerExit } from '../runtime/manager.ts';
 import { createRuntimeMetrics } from '../runtime/metrics.ts';
+import { countApiRequests, reuseConnections } from '../runtime/connections.ts';
 import { OpsServer } from '../runtime/server.ts';
 import type { OperatorConfig } from './config.ts';
 import { wirePolicyControllers } from './policy-wiring.ts';
@@ -69,6 +70,10 @@ async function launchDbos(cfg: OperatorConfig, kc: KubeConfig, events: EventReco
 export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc: KubeConfig = defaultKubeConfig()): Promise<RunningOperator> {
   const log = jsonLogger('tresor-operator', cfg.verbose);
   const metrics = createRuntimeMetrics();
+  // Before any client is built from kc: every API call then shares pooled keep-alive connections.
+  reuseConnections(kc, { onConnect: () => metrics.kubeApiConnectionsTotal.inc() });
+  const server = kc.getCurrentCluster()?.server;
+  if (server) countApiRequests(server, (verb, resource) => metrics.kubeApiRequestsTotal.inc({ verb, resource }), signal);
   const events = new EventRecorder({ sink: coreEventSink(kc), component: 'tresor-operator', instance: cfg.executorId, metrics, log });
   // Restore workflows register before DBOS launches (launchDbos), so DBOS recovers them too.
   const restores = wireRestores({ kc, cfg, events, metrics, log: jsonLogger('restore-controller', cfg.verbose) });
@@ -80,7 +85,7 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
     name: 'virtualmachinebackup', store: informer, reconcile: backups.reconcile, workers: cfg.workers, metrics, log,
   });
   enqueueOnChange(informer, (k) => controller.enqueue(k));
-  const policies = wirePolicyControllers({ kc, namespace: cfg.namespace, workers: cfg.workers, metrics, log: jsonLogger('policy-controller', cfg.verbose), events, jobs: informer, pods: cfg.pods, s3Endpoints: cfg.s3Endpoints });
+  const policies = wirePolicyControllers({ kc, namespace: cfg.namespace, workers: cfg.workers, metrics, log: jsonLogger('policy-controller', cfg.verbose), events, jobs: informer, pods: cfg.pods, s3Endpoints: cfg.s3Endpoints, history: cfg.jobHistory });
   const backupMetrics = wireBackupMetrics({ kubeConfig: kc, namespace: cfg.namespace, metrics, log, backups: informer, shared: policies.informers });
   const points = wireRecoveryPoints({ kc, workers: cfg.workers, metrics, log: jsonLogger('recoverypoint-controller', cfg.verbose), events, pods: cfg.pods, gc: cfg.gc, shared: [...policies.informers, ...restores.informers] });
   const lease = cfg.leaseNamespace ? new HolderTrackingLease(coordinationLeaseApi(kc, cfg.leaseNamespace, 'tresor-operator'), cfg.executorId) : undefined;
@@ -92,13 +97,15 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
     },
   };
   const elector = lease ? new LeaderElector({ api: lease, identity: cfg.executorId, leaseName: 'tresor-operator', metrics, log }) : undefined;
-  const ops = new OpsServer({ registry: metrics.registry, port: cfg.opsPort, liveness: [{ name: 'dbos', check: () => true }], readiness: informerReadiness([informer]) });
+  const allInformers = [informer, ...backupMetrics.informers, ...restores.informers, ...policies.informers];
+  // Ready means every cache the controllers wait for has synced: one missing API (KubeVirt's VMs) blocks them all.
+  const ops = new OpsServer({ registry: metrics.registry, port: cfg.opsPort, liveness: [{ name: 'dbos', check: () => true }], readiness: informerReadiness(allInformers) });
   const opsPort = await ops.listen();
   log.info('operator started', { executorId: cfg.executorId, appVersion: cfg.appVersion, opsPort, namespace: cfg.namespace ?? '(all)' });
   const running = AbortSignal.any([signal, lost.signal]);
   const probing = new AbortController();
   void watchWorkflowStore({ probe: () => DBOS.getWorkflowStatus('tresor-store-probe'), onLost: onStoreLost, intervalMs: STORE_PROBE_INTERVAL_MS, log }, AbortSignal.any([running, probing.signal]));
-  const exited = runManager({ informers: [informer, ...backupMetrics.informers, ...restores.informers, ...policies.informers], controllers: [takeover, controller, ...restores.controllers, ...policies.controllers, ...points.controllers], ...(elector ? { elector } : {}), log }, running)
+  const exited = runManager({ informers: allInformers, controllers: [takeover, controller, ...restores.controllers, ...policies.controllers, ...points.controllers], ...(elector ? { elector } : {}), log }, running)
     .then((why) => (lost.signal.aborted ? 'database-lost' as const : why))
     .finally(async () => {
       probing.abort();

@@ -75,6 +75,7 @@ export class Informer<T extends KubernetesObject> {
   private loop: Promise<void> | undefined;
   private endCurrentWatch: ((why: WatchEnd) => void) | undefined;
   private lastListAt = 0;
+  private lastErr: string | undefined;
 
   constructor(opts: InformerOptions<T>) {
     this.opts = opts;
@@ -102,6 +103,11 @@ export class Informer<T extends KubernetesObject> {
   list(namespace?: string): T[] {
     const all = [...this.cache.values()];
     return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
+  }
+
+  /** The message of the last list or watch error since the last successful list (readiness shows it). */
+  lastError(): string | undefined {
+    return this.lastErr;
   }
 
   /** True once the first list has filled the cache. */
@@ -167,6 +173,7 @@ export class Informer<T extends KubernetesObject> {
     const result = await withTimeout(this.clock, this.opts.source.list(), timeoutMs, () => new Error(`listing ${this.resource}: no answer within ${timeoutMs} ms`));
     this.opts.metrics?.informerRelistsTotal.inc({ resource: this.resource });
     this.lastListAt = this.clock.now();
+    this.lastErr = undefined;
     this.markAlive();
     const seen = new Set<string>();
     for (const obj of result.items) {
@@ -291,6 +298,7 @@ export class Informer<T extends KubernetesObject> {
   }
 
   private emitError(err: unknown): void {
+    this.lastErr = err instanceof Error ? err.message : String(err);
     this.log.warn('list/watch failed; will retry', { resource: this.resource, error: err });
     for (const h of this.errorHandlers) h(err);
   }

@@ -1,5 +1,6 @@
 // The informer's ListWatchSource backed by the real API: a caller-supplied list call plus client-node's Watch.
 import { type KubeConfig, type KubernetesListObject, type KubernetesObject, Watch } from '@kubernetes/client-node';
+import { isNotFound } from './errors.ts';
 import type { ListResult, ListWatchSource, WatchEvent, WatchHandle } from './informer.ts';
 
 /** Options of an API-backed list-watch source. */
@@ -31,7 +32,12 @@ export function apiListWatch<T extends KubernetesObject>(opts: ApiListWatchOptio
   const watch = new Watch(opts.kubeConfig);
   return {
     async list(): Promise<ListResult<T>> {
-      const res = await opts.list();
+      const res = await opts.list().catch((err: unknown) => {
+        // A 404 on a collection means the API itself is missing (CRD or aggregated API not installed, e.g.
+        // KubeVirt): say which, since the controllers wait for this cache and the operator stays unready.
+        if (isNotFound(err)) throw new Error(`${opts.path} is not served by the API server (404): install the API that provides it`, { cause: err });
+        throw err;
+      });
       const tm = opts.typeMeta;
       const items = tm === undefined ? res.items : res.items.map((o) => (o.kind === undefined ? { ...o, apiVersion: tm.apiVersion, kind: tm.kind } : o));
       return { items, resourceVersion: res.metadata?.resourceVersion ?? '' };

@@ -32,6 +32,8 @@ export interface ManagedInformer {
   stop(): Promise<void>;
   waitForSync(): Promise<void>;
   hasSynced(): boolean;
+  /** The last list/watch error since the last successful list, if any (shown by the readiness probe). */
+  lastError?(): string | undefined;
 }
 
 /** The part of a controller the manager drives. */
@@ -77,7 +79,18 @@ export async function runManager(opts: ManagerOptions, signal: AbortSignal): Pro
   }
 }
 
-/** Readiness checks: one per informer, passing once its cache has synced. */
+/**
+ * Readiness checks: one per distinct informer, passing once its cache has synced; a failing one says why
+ * (e.g. "/apis/kubevirt.io/v1/virtualmachines is not served"), since controllers wait for every cache.
+ */
 export function informerReadiness(informers: readonly ManagedInformer[]): HealthCheck[] {
-  return informers.map((i) => ({ name: `informer-${i.resource}-synced`, check: () => i.hasSynced() }));
+  return [...new Set(informers)].map((i) => ({
+    name: `informer-${i.resource}-synced`,
+    check: () => {
+      if (i.hasSynced()) return true;
+      const err = i.lastError?.();
+      if (err !== undefined) throw new Error(err);
+      return false;
+    },
+  }));
 }

@@ -18,6 +18,8 @@ export const METRIC = Object.freeze({
   leaderTransitionsTotal: 'tresor_leader_transitions_total',
   statusWritesTotal: 'tresor_status_writes_total',
   eventsEmittedTotal: 'tresor_events_emitted_total',
+  kubeApiConnectionsTotal: 'tresor_kube_api_connections_total',
+  kubeApiRequestsTotal: 'tresor_kube_api_requests_total',
 });
 
 /** Label names used by the runtime's metrics. */
@@ -30,6 +32,7 @@ export const METRIC_LABEL = Object.freeze({
   lease: 'lease',
   result: 'result',
   type: 'type',
+  verb: 'verb',
 });
 
 const L = METRIC_LABEL;
@@ -50,6 +53,8 @@ export interface RuntimeMetrics {
   readonly leaderTransitionsTotal: Counter<'lease'>;
   readonly statusWritesTotal: Counter<'result'>;
   readonly eventsEmittedTotal: Counter<'type' | 'reason'>;
+  readonly kubeApiConnectionsTotal: Counter;
+  readonly kubeApiRequestsTotal: Counter<'verb' | 'resource'>;
 }
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -72,5 +77,7 @@ export function createRuntimeMetrics(registry: Registry = new Registry()): Runti
     leaderTransitionsTotal: new Counter({ name: METRIC.leaderTransitionsTotal, help: 'Times this process gained or lost the lease.', labelNames: [L.lease] as const, registers }),
     statusWritesTotal: new Counter({ name: METRIC.statusWritesTotal, help: 'Status writer calls by result (written, unchanged, conflict, gone).', labelNames: [L.result] as const, registers }),
     eventsEmittedTotal: new Counter({ name: METRIC.eventsEmittedTotal, help: 'Kubernetes Events emitted by type and reason.', labelNames: [L.type, L.reason] as const, registers }),
+    kubeApiConnectionsTotal: new Counter({ name: METRIC.kubeApiConnectionsTotal, help: 'New connections (TCP and TLS handshakes) to the Kubernetes API server.', registers }),
+    kubeApiRequestsTotal: new Counter({ name: METRIC.kubeApiRequestsTotal, help: 'Requests this process sent to the Kubernetes API server, by verb and resource (bounded: resources Tresor uses).', labelNames: [L.verb, L.resource] as const, registers }),
   });
 }

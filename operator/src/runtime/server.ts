@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
-/** A named probe check; throwing counts as failing. */
+/** A named probe check; throwing counts as failing, and the thrown error's message is shown with the name. */
 export interface HealthCheck {
   readonly name: string;
   readonly check: () => boolean | Promise<boolean>;
@@ -25,13 +25,16 @@ async function evaluate(checks: readonly HealthCheck[]): Promise<{ ok: boolean; 
   let ok = true;
   for (const c of checks) {
     let pass = false;
+    let why = '';
     try {
       pass = await c.check();
-    } catch {
+    } catch (err) {
       pass = false;
+      // One line per check: the reason (e.g. which API is not served) must not break the probe's format.
+      why = `: ${(err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 300)}`;
     }
     ok &&= pass;
-    lines.push(`[${pass ? '+' : '-'}]${c.name} ${pass ? 'ok' : 'failed'}`);
+    lines.push(`[${pass ? '+' : '-'}]${c.name} ${pass ? 'ok' : 'failed'}${why}`);
   }
   return { ok, lines };
 }

@@ -195,7 +195,9 @@ export class KubeBackupCluster implements BackupCluster {
     for (const p of pods.items) await deleteIgnoringNotFound(() => this.core.deleteNamespacedPod({ namespace: ns, name: p.metadata!.name!, gracePeriodSeconds: 5 }));
     const pvcs = await this.core.listNamespacedPersistentVolumeClaim({ namespace: ns, labelSelector });
     for (const c of pvcs.items) await deleteIgnoringNotFound(() => this.core.deleteNamespacedPersistentVolumeClaim({ namespace: ns, name: c.metadata!.name! }));
-    const snaps = (await this.custom.listNamespacedCustomObject({ ...SNAPSHOTS, namespace: ns, labelSelector })) as { items: VolumeSnapshot[] };
+    // A 404 on the list means the snapshot API is not installed: then this job made no snapshots (a job that
+    // failed before snapshotting, e.g. PolicyNotFound, must still get its failure recorded).
+    const snaps = ((await readOrUndefined(() => this.custom.listNamespacedCustomObject({ ...SNAPSHOTS, namespace: ns, labelSelector }))) ?? { items: [] }) as { items: VolumeSnapshot[] };
     const keeper = opts.keepSnapshots ? await this.recoveryPointOf(job) : undefined;
     for (const s of snaps.items) {
       const name = s.metadata!.name!;

@@ -48,12 +48,55 @@ export async function putJson(kc: KubeConfig, path: string, body: unknown): Prom
   });
 }
 
+// HTTP statuses and socket errors that say the request did not reach (or was not taken by) virt-api: the
+// apiserver's proxy answers 503 "connection reset by peer" when an aggregated API's connection breaks,
+// and a real virt-api answers 503/429 while it starts or sheds load.
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+const RETRYABLE_ERRNO = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
+
+/** True for an error of putJson worth sending again: an unavailable proxy or server, or a broken connection. */
+export function isRetryableCall(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  if (typeof e?.code === 'number') return RETRYABLE_STATUS.has(e.code);
+  if (typeof e?.code === 'string') return RETRYABLE_ERRNO.has(e.code);
+  return typeof e?.message === 'string' && e.message.includes('socket hang up');
+}
+
+/** Options of retryWithin. */
+export interface RetryWithinOptions {
+  /** Give up (rethrowing the last error) when the next attempt would start after this many ms. */
+  readonly budgetMs: number;
+  readonly firstDelayMs?: number;
+  readonly maxDelayMs?: number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly now?: () => number;
+}
+
+/** Calls `fn` until it succeeds, fails with a non-retryable error, or the budget is spent; backoff doubles. */
+export async function retryWithin<T>(fn: () => Promise<T>, o: RetryWithinOptions): Promise<T> {
+  const now = o.now ?? Date.now;
+  const wait = o.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const deadline = now() + o.budgetMs;
+  let delay = o.firstDelayMs ?? 200;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isRetryableCall(err) || now() + delay > deadline) throw err;
+    }
+    await wait(delay);
+    delay = Math.min(delay * 2, o.maxDelayMs ?? 2000);
+  }
+}
+
 /** The guest agent of one VMI, through KubeVirt's freeze and unfreeze subresources. */
 export function kubevirtFreezer(kc: KubeConfig, namespace: string, vmi: string): GuestFreezer {
   const base = `/apis/subresources.kubevirt.io/v1/namespaces/${encodeURIComponent(namespace)}/virtualmachineinstances/${encodeURIComponent(vmi)}`;
   return {
-    // unfreezeTimeout makes the guest thaw by itself if this pod dies inside the window.
-    freeze: (ms) => putJson(kc, `${base}/freeze`, { unfreezeTimeout: goDuration(ms) }),
+    // unfreezeTimeout makes the guest thaw by itself if this pod dies inside the window. A freeze that
+    // virt-api did not take (503, reset) is sent again, within half the freeze timeout so the window that
+    // follows keeps the other half; freezing is idempotent in KubeVirt (an already frozen guest stays so).
+    freeze: (ms) => retryWithin(() => putJson(kc, `${base}/freeze`, { unfreezeTimeout: goDuration(ms) }), { budgetMs: ms / 2 }),
     unfreeze: () => putJson(kc, `${base}/unfreeze`, {}),
   };
 }
