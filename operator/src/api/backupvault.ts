@@ -14,9 +14,14 @@ const S3 = obj('An S3-compatible bucket (AWS S3, MinIO, Ceph RGW, versitygw, ...
   ),
   bucket: str('Name of the bucket; it must exist.', { minLength: 3, maxLength: 63, pattern: '^[a-z0-9][a-z0-9.-]*[a-z0-9]$' }),
   prefix: Type.Optional(
-    str('Key prefix under which the vault keeps all its objects, so several vaults can share a bucket; no leading slash.', {
+    str('Key prefix under which the vault keeps all its objects, so several vaults can share a bucket: segments of letters, digits ' +
+      'and !_.*\'()- separated by single slashes, no leading slash, no "." or ".." segment.', {
       maxLength: 512,
-      pattern: '^([^/].*)?$',
+      pattern: "^([A-Za-z0-9!_.*'()-]+/)*[A-Za-z0-9!_.*'()-]*$",
+      'x-kubernetes-validations': [rule<string>(
+        { rule: "!self.split('/').exists(s, s == '.' || s == '..')", message: 's3.prefix must not contain "." or ".." segments' },
+        (p) => !p.split('/').some((x) => x === '.' || x === '..'),
+      )],
       default: '',
     }),
   ),
