@@ -186,23 +186,43 @@ export async function keepApiService(rest: Rest, port: number, log: Log): Promis
   };
 }
 
-/** Points the APIService v1.subresources.kubevirt.io at this agent and waits until it is Available. */
-export async function registerApiService(rest: Rest, port: number): Promise<void> {
+/** Points the Service and the APIService v1.subresources.kubevirt.io at this agent's port. */
+async function registerApiServiceObjects(rest: Rest, port: number): Promise<void> {
   await upsert(rest, `/api/v1/namespaces/${SERVICE.namespace}/services`, {
     apiVersion: 'v1', kind: 'Service', metadata: { name: SERVICE.name, namespace: SERVICE.namespace },
     spec: { type: 'ExternalName', externalName: 'localhost', ports: [{ name: 'https', port, protocol: 'TCP' }] },
   });
-  const path = APISERVICES;
-  await upsert(rest, path, {
+  await upsert(rest, APISERVICES, {
     apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: `${VERSION}.${GROUP}` },
     spec: { group: GROUP, version: VERSION, service: { ...SERVICE, port }, insecureSkipTLSVerify: true, groupPriorityMinimum: 1000, versionPriority: 15 },
   });
+}
+
+/**
+ * Whether the API is Available through this agent or another live one. Another agent may take the
+ * APIService over meanwhile (it saw the port we replaced as dead, or started at the same moment). Any
+ * live agent serves every VMI, so the API being Available through it is what start-up waits for; waiting
+ * for our own port instead never ended while that agent lived. A dead one's port is replaced again.
+ */
+async function servedByLiveAgent(rest: Rest, svc: ApiServiceObj, port: number): Promise<boolean> {
+  const available = svc.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True') ?? false;
+  const served = svc.spec?.service?.port;
+  if (served === port || served === undefined) return available && served === port;
+  if (await alive(served)) return available;
+  await registerApiServiceObjects(rest, port);
+  return false;
+}
+
+/** Points the APIService v1.subresources.kubevirt.io at this agent and waits until it is Available. */
+export async function registerApiService(rest: Rest, port: number): Promise<void> {
+  await registerApiServiceObjects(rest, port);
+  const path = APISERVICES;
   const start = Date.now();
   let poked = start;
   for (;;) {
     const svc = await rest.get<ApiServiceObj>(`${path}/${VERSION}.${GROUP}`);
     const available = svc.status?.conditions?.find((c) => c.type === 'Available');
-    if (svc.spec?.service?.port === port && available?.status === 'True') return;
+    if (await servedByLiveAgent(rest, svc, port)) return;
     if (Date.now() - start > 120_000) throw new Error(`APIService ${VERSION}.${GROUP} not Available after 120 s: ${available?.message ?? 'no condition'}`);
     if (Date.now() - poked > 15_000) {
       // The aggregator backs off an APIService whose checks failed (the previous agent's dead port);

@@ -1,5 +1,6 @@
 // The agent's command line, parsed once into a frozen object that every part is handed.
-import { resolve } from 'node:path';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Which pending pods the agent's mini scheduler binds to its node. */
@@ -20,12 +21,21 @@ export interface AgentConfig {
   readonly verbose: boolean;
   /** Remove the Node object on a clean stop (tests: no NotReady nodes pile up in a shared cluster). */
   readonly deleteNodeOnExit: boolean;
+  /** OCI image layouts that are the node's images (ADR 0102); an image on none of them is ErrImagePull. */
+  readonly imageLayouts: readonly string[];
+  /** Where images are unpacked, one root filesystem per manifest digest. */
+  readonly imageCache: string;
+  /** Stand-in images that run from the host and the checkout, as every image did before (tests' busybox, tresor:dev). */
+  readonly hostImages: readonly string[];
 }
+
+/** The stand-in images tests use that run on the host root (see ADR 0102). */
+export const DEFAULT_HOST_IMAGES = ['busybox', 'tresor:dev', 'tresor:test'];
 
 /** The node name used when none is given. */
 export const DEFAULT_NODE_NAME = 'tresor-local-node';
 
-const USAGE = 'usage: node-agent --state-dir DIR [--node-name N] [--schedule any|selected] [--front-proxy-ca FILE] [--no-aggregated-api] [--delete-node-on-exit] [--verbose]';
+const USAGE = 'usage: node-agent --state-dir DIR [--node-name N] [--schedule any|selected] [--front-proxy-ca FILE] [--image-layouts DIR[:DIR]] [--host-images a,b] [--no-aggregated-api] [--delete-node-on-exit] [--verbose]';
 
 /** Parses the agent's arguments; throws the usage line on a mistake. */
 export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): AgentConfig {
@@ -50,5 +60,18 @@ export function parseArgs(argv: readonly string[], env: NodeJS.ProcessEnv): Agen
     aggregatedApi: !bools.has('--no-aggregated-api'),
     verbose: bools.has('--verbose'),
     deleteNodeOnExit: bools.has('--delete-node-on-exit'),
+    ...imageSettings(flags, env),
   });
+}
+
+/** Where the node's images come from (default: what `npm run image` writes) and which run on the host. */
+function imageSettings(flags: Map<string, string>, env: NodeJS.ProcessEnv): Pick<AgentConfig, 'imageLayouts' | 'imageCache' | 'hostImages'> {
+  const cache = env.TRESOR_CACHE ?? join(homedir(), '.cache', 'tresor');
+  const layouts = flags.get('--image-layouts') ?? env.TRESOR_IMAGE_LAYOUTS ?? join(cache, 'image', 'out', 'oci');
+  const hostImages = flags.get('--host-images') ?? env.TRESOR_HOST_IMAGES;
+  return {
+    imageLayouts: Object.freeze(layouts.split(':').filter(Boolean).map((d) => resolve(d))),
+    imageCache: join(cache, 'node-agent', 'images'),
+    hostImages: Object.freeze(hostImages === undefined ? DEFAULT_HOST_IMAGES : hostImages.split(',').filter(Boolean)),
+  };
 }

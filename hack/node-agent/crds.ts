@@ -2,7 +2,7 @@
 // fetched once through the Go module proxy into the cache outside the repo) and the test CRDs for
 // KubeVirt's VirtualMachine and VirtualMachineInstance written in hack/crds/.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,14 +19,19 @@ const CRD_PATH = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
 export function crdFiles(env: NodeJS.ProcessEnv): string[] {
   const cache = env.TRESOR_CACHE ?? join(homedir(), '.cache', 'tresor');
   const gomod = join(cache, 'gomod');
+  const kubevirt = fileURLToPath(new URL('../crds/kubevirt.yaml', import.meta.url));
+  const files = (dir: string): string[] => [...SNAPSHOT_CRDS.map((n) => join(dir, 'config', 'crd', `snapshot.storage.k8s.io_${n}.yaml`)), kubevirt];
+  // The module cache's layout is fixed (path@version, lower-case path): a cached module needs no `go`
+  // process, which on a loaded machine took seconds of every agent's start-up.
+  const cached = files(join(gomod, ...SNAPSHOTTER_MODULE.split('/')));
+  if (cached.every((f) => existsSync(f))) return cached;
   mkdirSync(gomod, { recursive: true });
   const out = execFileSync('go', ['mod', 'download', '-json', SNAPSHOTTER_MODULE], {
     cwd: tmpdir(), encoding: 'utf8', env: { ...env, GOMODCACHE: gomod, GOFLAGS: '-mod=mod', GO111MODULE: 'on' }, timeout: 300_000,
   });
   const dir = (JSON.parse(out) as { Dir?: string }).Dir;
   if (!dir) throw new Error(`go mod download ${SNAPSHOTTER_MODULE} gave no Dir: ${out}`);
-  const kubevirt = fileURLToPath(new URL('../crds/kubevirt.yaml', import.meta.url));
-  return [...SNAPSHOT_CRDS.map((n) => join(dir, 'config', 'crd', `snapshot.storage.k8s.io_${n}.yaml`)), kubevirt];
+  return files(dir);
 }
 
 async function applyCrd(rest: Rest, crd: V1CustomResourceDefinition): Promise<void> {

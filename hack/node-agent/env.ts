@@ -60,10 +60,13 @@ export function expand(s: string, env: Data): string {
 }
 
 /** Builds the container's environment (throws when a required secret or config map key is missing). */
-export async function containerEnv(rest: Rest, pod: V1Pod, c: V1Container, base: { path: string; api: ApiEndpoint }): Promise<Data> {
+export async function containerEnv(rest: Rest, pod: V1Pod, c: V1Container, base: { path: string; api: ApiEndpoint; image?: readonly string[] }): Promise<Data> {
+  // An image's ENV comes first (its PATH and HOME win over the defaults); the pod's env then overrides it.
+  const fromImage = Object.fromEntries((base.image ?? []).map((kv) => [kv.slice(0, Math.max(0, kv.indexOf('='))), kv.slice(kv.indexOf('=') + 1)]).filter(([k]) => k));
   const env: Data = {
     PATH: base.path,
-    HOME: '/root',
+    HOME: base.image ? '/' : '/root',
+    ...fromImage,
     HOSTNAME: pod.metadata!.name!,
     KUBERNETES_SERVICE_HOST: base.api.host,
     KUBERNETES_SERVICE_PORT: base.api.port,

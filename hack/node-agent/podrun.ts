@@ -2,15 +2,16 @@
 // not bound), init containers one after another, then the app containers side by side, each restarted
 // as restartPolicy says (OnFailure/Always, with kubelet's doubling back-off), and stopped on deletion
 // with SIGTERM, then SIGKILL after the grace period.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { startContainer, type ContainerRun } from './container.ts';
 import { containerEnv, expand, type ApiEndpoint } from './env.ts';
+import { effectiveCommand, ImageNotFound, runAsUser, type ImageStore, type LocalImage } from './images.ts';
 import { errMsg, type Log } from './log.ts';
 import type { ContainerInfo, PodInfo } from './podstatus.ts';
 import type { Rest } from './rest.ts';
-import type { Mount } from './sandbox.ts';
+import type { Mount, SandboxSpec } from './sandbox.ts';
 import { prepareVolumes, VolumeNotReady, type HostVolume } from './volumes.ts';
 
 /** What a pod run needs from the agent. */
@@ -22,12 +23,18 @@ export interface PodRunDeps {
   /** PATH inside containers (the agent's bin dir with the `tresor` shim, the repo's node_modules/.bin, the system). */
   readonly path: string;
   readonly podDir: string;
+  /** The node's images; a container whose image is in `hostImages` runs on the host root instead. */
+  readonly images: ImageStore;
+  readonly hostImages: readonly string[];
   readonly onUpdate: (info: PodInfo) => void;
   /** Records a kubelet event about the pod. */
   readonly event: (type: 'Normal' | 'Warning', reason: string, message: string) => void;
 }
 
 const VOLUME_RETRY_MS = 500;
+const PULL_BACKOFF_MS = 5_000;
+/** Files kubelet manages in every container: name resolution as the node has it. */
+const NODE_FILES = ['/etc/hosts', '/etc/resolv.conf'];
 const MAX_BACKOFF_MS = 10_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -68,6 +75,8 @@ export class PodRun {
   private main: ContainerInfo[];
   private readonly startTime = new Date();
   private stopping = false;
+  /** Container changes are recorded but not written (the deadline's kill is under way). */
+  private quiet = false;
   private failure: PodInfo['failure'];
 
   constructor(pod: V1Pod, deps: PodRunDeps) {
@@ -96,12 +105,23 @@ export class PodRun {
     }
   }
 
-  /** activeDeadlineSeconds passed: kubelet kills the containers and fails the pod. */
+  /**
+   * activeDeadlineSeconds passed: kubelet kills the containers and fails the pod. The phase Failed and
+   * the containers' terminated states go out in one status write, as kubelet's do: the containers'
+   * own exits are held back (`quiet`) until every one has ended, so no reader ever sees a Failed pod
+   * whose container still runs.
+   */
   private deadlineExceeded(seconds: number): void {
-    this.failure = { reason: 'DeadlineExceeded', message: `Pod was active on the node longer than the specified deadline (${seconds} s)` };
-    this.deps.event('Normal', 'DeadlineExceeded', this.failure.message);
-    this.report();
-    this.stop(0).catch(() => undefined);
+    const failure = { reason: 'DeadlineExceeded', message: `Pod was active on the node longer than the specified deadline (${seconds} s)` };
+    this.deps.event('Normal', 'DeadlineExceeded', failure.message);
+    this.quiet = true;
+    this.stop(0).finally(() => {
+      this.failure = failure;
+      this.init = this.init.map((c) => ({ ...c, done: true }));
+      this.main = this.main.map((c) => ({ ...c, done: true }));
+      this.quiet = false;
+      this.report();
+    }).catch(() => undefined);
   }
 
   private async runContainers(): Promise<void> {
@@ -131,6 +151,7 @@ export class PodRun {
   }
 
   private report(): void {
+    if (this.quiet) return;
     this.deps.onUpdate(this.info());
   }
 
@@ -167,13 +188,48 @@ export class PodRun {
     return kind === 'init' || policy === 'OnFailure' ? exitCode !== 0 : true;
   }
 
+  /** Whether the container's image is one of the stand-ins that run on the host root. */
+  private onHost(c: V1Container): boolean {
+    const image = c.image ?? '';
+    return this.deps.hostImages.some((h) => image === h || (!h.includes(':') && image === `${h}:latest`));
+  }
+
+  /**
+   * The container's image from the node's layouts, retried as kubelet retries a pull (ErrImagePull, then
+   * ImagePullBackOff); undefined for a host image or when the pod is stopped meanwhile.
+   */
+  private async pull(c: V1Container, kind: 'init' | 'main', i: number): Promise<LocalImage | undefined> {
+    if (this.onHost(c)) return undefined;
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        const img = this.deps.images.pull(c.image ?? '');
+        this.set(kind, i, { imageID: img.digest });
+        return img;
+      } catch (err) {
+        if (!(err instanceof ImageNotFound)) throw err;
+        if (attempt === 0) this.deps.event('Warning', 'Failed', err.message);
+        this.set(kind, i, { current: { kind: 'waiting', reason: attempt === 0 ? 'ErrImagePull' : 'ImagePullBackOff', message: err.message } });
+        await sleep(Math.min(60_000, PULL_BACKOFF_MS * 2 ** attempt));
+      }
+    }
+    return undefined;
+  }
+
   private async runContainer(c: V1Container, vols: Map<string, HostVolume>, kind: 'init' | 'main', i: number): Promise<void> {
+    let image: LocalImage | undefined;
+    try {
+      image = await this.pull(c, kind, i);
+    } catch (err) {
+      const now = new Date();
+      this.set(kind, i, { done: true, current: { kind: 'terminated', exitCode: 128, signal: undefined, message: `unpacking image ${c.image}: ${errMsg(err)}`, startedAt: now, finishedAt: now } });
+      return;
+    }
     for (let restarts = 0; ; restarts++) {
       if (this.stopping) {
         this.set(kind, i, { done: true });
         return;
       }
-      const exitCode = await this.runOnce(c, vols, kind, i);
+      const exitCode = await this.runOnce(c, vols, [kind, i], image);
       if (!this.restartWanted(kind, exitCode)) {
         this.set(kind, i, { done: true });
         return;
@@ -184,17 +240,44 @@ export class PodRun {
     }
   }
 
-  private async runOnce(c: V1Container, vols: Map<string, HostVolume>, kind: 'init' | 'main', i: number): Promise<number> {
+  /** How a container of an image runs: the image's root, user, working dir and command, kubelet's way. */
+  private imageSandbox({ c, image, env, mounts, dir }: { c: V1Container; image: LocalImage; env: Record<string, string>; mounts: Mount[]; dir: string }): SandboxSpec {
+    const readOnlyRoot = c.securityContext?.readOnlyRootFilesystem ?? false;
+    const own = new Set(mounts.map((m) => m.target));
+    for (const f of NODE_FILES) if (!own.has(f) && existsSync(f)) mounts.push({ source: f, target: f, mode: 'ro-bind' });
+    if (!readOnlyRoot && !own.has('/tmp')) {
+      // The image's files are shared by its containers and stay read-only; a writable root gets a
+      // scratch /tmp of its own (the part of a container's writable layer programs use).
+      const scratch = join(dir, 'tmp');
+      rmSync(scratch, { recursive: true, force: true });
+      mkdirSync(scratch, { recursive: true, mode: 0o1777 });
+      mounts.push({ source: scratch, target: '/tmp', mode: 'bind' });
+    }
+    const command = effectiveCommand(image.config, c.command, c.args).map((a) => expand(a, env));
+    if (command.length === 0) throw new Error(`container ${c.name} has no command and image ${c.image} has no entrypoint or cmd`);
+    const user = runAsUser({ container: c.securityContext, pod: this.pod.spec?.securityContext, image: image.config, rootfs: image.rootfs });
+    return {
+      mounts, command, rootfs: image.rootfs, readOnlyRoot,
+      workingDir: c.workingDir ?? image.config.workingDir ?? '/',
+      ...(user.uid === 0 && user.gid === 0 ? {} : { user }),
+    };
+  }
+
+  private async runOnce(c: V1Container, vols: Map<string, HostVolume>, [kind, i]: ['init' | 'main', number], image: LocalImage | undefined): Promise<number> {
     const dir = join(this.deps.podDir, 'containers', c.name);
     mkdirSync(dir, { recursive: true });
     const termFile = join(dir, 'termination-log');
     writeFileSync(termFile, '');
     let run: ContainerRun;
     try {
-      const env = await containerEnv(this.deps.rest, this.pod, c, { path: this.deps.path, api: this.deps.api });
-      const command = [...(c.command ?? imageEntrypoint(c.image) ?? []), ...(c.args ?? [])].map((a) => expand(a, env));
-      if (command.length === 0) throw new Error(`container ${c.name} has no command and image ${c.image} has no known entrypoint`);
-      const sandbox = { mounts: mountsFor(c, vols, termFile), workingDir: c.workingDir ?? this.deps.repoRoot, command };
+      const env = await containerEnv(this.deps.rest, this.pod, c, { path: this.deps.path, api: this.deps.api, ...(image ? { image: image.config.env } : {}) });
+      let sandbox: SandboxSpec;
+      if (image) sandbox = this.imageSandbox({ c, image, env, mounts: mountsFor(c, vols, termFile), dir });
+      else {
+        const command = [...(c.command ?? imageEntrypoint(c.image) ?? []), ...(c.args ?? [])].map((a) => expand(a, env));
+        if (command.length === 0) throw new Error(`container ${c.name} has no command and image ${c.image} has no known entrypoint`);
+        sandbox = { mounts: mountsFor(c, vols, termFile), workingDir: c.workingDir ?? this.deps.repoRoot, command };
+      }
       run = startContainer({ sandbox, env, logFile: join(dir, 'log'), terminationFile: termFile, fallbackToLogs: c.terminationMessagePolicy === 'FallbackToLogsOnError' });
     } catch (err) {
       const now = new Date();

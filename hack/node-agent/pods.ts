@@ -9,6 +9,7 @@ import type { ApiEndpoint } from './env.ts';
 import { recordPodEvent } from './events.ts';
 import { errMsg, type Log } from './log.ts';
 import { nodeLabels } from './node.ts';
+import { ImageStore } from './images.ts';
 import { PodRun } from './podrun.ts';
 import { keepTransitionTimes, podStatus, type PodInfo } from './podstatus.ts';
 import { ignoreNotFound, type Rest } from './rest.ts';
@@ -49,6 +50,7 @@ export class PodController {
   private readonly log: Log;
   private readonly api: ApiEndpoint;
   private readonly path: string;
+  private readonly images: ImageStore;
   private readonly pods = new Map<string, Entry>();
   private stopWatch: (() => Promise<void>) | undefined;
 
@@ -59,6 +61,7 @@ export class PodController {
     const url = new URL(rest.server);
     this.api = { host: url.hostname, port: url.port || '443' };
     this.path = containerPath(cfg);
+    this.images = new ImageStore(cfg.imageLayouts, cfg.imageCache);
   }
 
   /** Starts watching pods. */
@@ -106,6 +109,7 @@ export class PodController {
     mkdirSync(podDir, { recursive: true });
     const run = new PodRun(pod, {
       rest: this.rest, log: this.log, api: this.api, repoRoot: this.cfg.repoRoot, path: this.path, podDir,
+      images: this.images, hostImages: this.cfg.hostImages,
       onUpdate: (info) => this.writeStatus(pod, info),
       event: (type, reason, message) => this.event(pod, 'kubelet', [type, reason, message]),
     });

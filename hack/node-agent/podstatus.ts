@@ -22,6 +22,8 @@ export type Current =
 export interface ContainerInfo {
   readonly name: string;
   readonly image: string;
+  /** The image's manifest digest once pulled (images from the node's layouts). */
+  readonly imageID?: string;
   readonly restartCount: number;
   readonly current: Current;
   readonly last: Terminated | undefined;
@@ -77,7 +79,7 @@ export function containerStatus(c: ContainerInfo): V1ContainerStatus {
   return {
     name: c.name,
     image: c.image,
-    imageID: '',
+    imageID: c.imageID ?? '',
     containerID: `tresor-local://${c.name}`,
     ready: c.current.kind === 'running',
     started: c.current.kind === 'running',

@@ -131,7 +131,9 @@ export function operatorEnv(ctx: Ctx, executorId: string, extra: Record<string, 
   return {
     TRESOR_PG_URL: pg.toString(), TRESOR_EXECUTOR_ID: executorId, TRESOR_WATCH_NAMESPACE: ctx.ns, TRESOR_OPS_PORT: '0',
     TRESOR_SNAPSHOT_SERVICE_ACCOUNT: 'tresor-snapshot', TRESOR_TRANSFER_SERVICE_ACCOUNT: 'tresor-transfer', TRESOR_POD_NODE_SELECTOR: `kubernetes.io/hostname=${ctx.node}`,
-    TRESOR_MAX_CONCURRENT_TRANSFERS: '4', TRESOR_POD_PENDING_TIMEOUT_MS: '120000', TRESOR_VERBOSE: process.env.E2E_VERBOSE ?? '', ...extra,
+    TRESOR_MAX_CONCURRENT_TRANSFERS: '4', TRESOR_POD_PENDING_TIMEOUT_MS: '120000', TRESOR_VERBOSE: process.env.E2E_VERBOSE ?? '',
+    // The suite's own temp directory is the one host path its namespace may keep vaults in (ADR 0090).
+    TRESOR_FILESYSTEM_VAULTS: `${ctx.ns}:${ctx.tmp}`, ...extra,
   };
 }
 

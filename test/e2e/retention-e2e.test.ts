@@ -68,8 +68,8 @@ t.before(async (ctx) => {
     apiVersion: 'tresor.io/v1alpha1', kind: 'BackupVault', metadata: { name: 'locked' },
     spec: { s3: { endpoint: env.s3.endpoint, bucket: ctx.bucket, prefix: 'locked', region: env.s3.region, credentialsSecretRef: { name: 's3' }, forcePathStyle: true }, encryption: { keySecretRef: { name: 'vault-key' } }, immutability: { retentionLockDays: 1 } },
   } });
-  // GC soon after a forget and with no grace, so that the test sees blocks reclaimed (GC still defers while a backup runs).
-  state.op = await startOperator(operatorEnv(ctx, `retention-${uniqueSuffix()}`, { TRESOR_GC_DELAY_MS: '1000', TRESOR_GC_GRACE_MS: '0' }));
+  // GC soon after a forget, with no grace and no margin, so that the test sees blocks reclaimed by the second pass.
+  state.op = await startOperator(operatorEnv(ctx, `retention-${uniqueSuffix()}`, { TRESOR_GC_DELAY_MS: '1000', TRESOR_GC_GRACE_MS: '0', TRESOR_GC_MARGIN_MS: '0' }));
   for (const name of ['vault', 'locked']) {
     await eventually(`vault ${name} Ready`, async () => {
       const v = (await custom.getNamespacedCustomObject({ ...TRESOR, plural: 'backupvaults', namespace: ctx.ns, name })) as BackupVaultObject;

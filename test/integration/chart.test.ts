@@ -15,7 +15,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { installCrds } from '../../operator/src/api/install.ts';
-import { createNamespace, deleteNamespace, kubeConfig, kubectl, uniqueSuffix } from '../harness.ts';
+import { createNamespace, deleteNamespace, eventually, kubeConfig, kubectl, uniqueSuffix } from '../harness.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHART = join(ROOT, 'charts/tresor');
@@ -59,6 +59,8 @@ const ALL_ON = {
   'pods.nodeSelector': { 'kubernetes.io/hostname': 'node-1', zone: 'a' },
   'operator.watchNamespace': 'vms',
   'operator.appVersion': '0.1.0',
+  'vaults.filesystem.allow': ['vms:/srv/tresor', 'vms:pvc'],
+  'vaults.s3.allowedEndpoints': ['https://s3.eu-west-1.amazonaws.com'],
 };
 
 const find = (objs: Obj[], kind: string, name?: string): Obj => {
@@ -140,15 +142,15 @@ const authz = kubeConfig().makeApiClient(AuthorizationV1Api);
  * with the ServiceAccount's groups: kubectl itself cannot name the group of a resource the apiserver does
  * not serve (subresources.kubevirt.io without KubeVirt) and would ask about the wrong resource.
  */
-async function canI(q: { sa: string; ns: string; verb: string; resource: string; sub?: string | undefined }): Promise<boolean> {
-  const [saNs, saName] = q.sa.split(':') as [string, string];
+async function canI(q: { sa?: string; user?: string; ns: string; verb: string; resource: string; sub?: string | undefined }): Promise<boolean> {
+  const [saNs, saName] = (q.sa ?? ':').split(':') as [string, string];
   const dot = q.resource.indexOf('.');
   const resource = dot < 0 ? q.resource : q.resource.slice(0, dot);
   const group = dot < 0 ? '' : q.resource.slice(dot + 1);
   const review = await authz.createSubjectAccessReview({ body: {
     spec: {
-      user: `system:serviceaccount:${saNs}:${saName}`,
-      groups: ['system:serviceaccounts', `system:serviceaccounts:${saNs}`, 'system:authenticated'],
+      user: q.user ?? `system:serviceaccount:${saNs}:${saName}`,
+      groups: q.user ? ['system:authenticated'] : ['system:serviceaccounts', `system:serviceaccounts:${saNs}`, 'system:authenticated'],
       resourceAttributes: { namespace: q.ns, verb: q.verb, group, resource, ...(q.sub ? { subresource: q.sub } : {}) },
     },
   } });
@@ -214,6 +216,27 @@ h('the apiserver accepts every rendered object, helm install deploys it, and the
     for (const v of ['create', 'patch']) assert.ok(await can(xfer, vms, v, ['events']), `transfer SA ${v} events`);
     assert.not.ok(await can(xfer, vms, 'get', ['secrets']), 'transfer SA reads no Secrets');
     assert.not.ok(await can(xfer, vms, 'get', ['pods']), 'transfer SA has no pod access');
+    const vaultSa = `${vms}:tresor-vault`;
+    assert.not.ok(await can(vaultSa, vms, 'create', ['events']), 'the vault pods\' account has no rights');
+
+    // Tenants: a user with Kubernetes' edit in vms gets tresor-edit by aggregation; view gets tresor-view.
+    const userCan = (user: string, verb: string, resource: string): Promise<boolean> => canI({ user, ns: vms, verb, resource });
+    const editor = `editor-${release}`;
+    const viewer = `viewer-${release}`;
+    must(kubectl(['-n', vms, 'create', 'rolebinding', `${release}-editor`, '--clusterrole=edit', `--user=${editor}`]), 'edit binding');
+    must(kubectl(['-n', vms, 'create', 'rolebinding', `${release}-viewer`, '--clusterrole=view', `--user=${viewer}`]), 'view binding');
+    const tenant = await eventually('edit aggregates tresor-edit', async () => (await userCan(editor, 'create', 'backuppolicies.tresor.io')) || undefined);
+    assert.ok(tenant);
+    for (const kind of ['backuppolicies', 'backupvaults', 'virtualmachinebackups', 'virtualmachinerestores']) {
+      for (const v of ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete']) assert.ok(await userCan(editor, v, `${kind}.tresor.io`), `editor ${v} ${kind}`);
+    }
+    for (const v of ['get', 'list', 'watch', 'delete', 'patch']) assert.ok(await userCan(editor, v, 'recoverypoints.tresor.io'), `editor ${v} recoverypoints`);
+    assert.not.ok(await userCan(editor, 'create', 'recoverypoints.tresor.io'), 'tenants never create recovery points');
+    assert.not.ok(await canI({ user: editor, ns: vms, verb: 'patch', resource: 'recoverypoints.tresor.io', sub: 'status' }), 'nor write any status');
+    assert.not.ok(await canI({ user: editor, ns: sys, verb: 'get', resource: 'secrets' }), 'no Secret of the operator\'s namespace');
+    assert.not.ok(await canI({ user: editor, ns: '', verb: 'use', resource: 'filesystemvaults.tresor.io' }), 'no admin grant of filesystem vaults');
+    await eventually('view aggregates tresor-view', async () => (await userCan(viewer, 'list', 'recoverypoints.tresor.io')) || undefined);
+    for (const v of ['create', 'update', 'delete']) assert.not.ok(await userCan(viewer, v, 'backupvaults.tresor.io'), `viewer ${v}`);
   } finally {
     run(HELM!, ['uninstall', release, '--namespace', sys]);
     kubectl(['delete', 'clusterrole,clusterrolebinding', '-l', `app.kubernetes.io/instance=${release}`, '--ignore-not-found']);

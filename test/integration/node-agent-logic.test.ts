@@ -1,7 +1,7 @@
 // The local node agent's pure parts, without a cluster: the sandbox never creates mount points on the
 // host, pod phases follow kubelet's rules, termination messages are bounded, and the small parsers
 // (quantities, Go durations, guest descriptions) and choices (scheduling, snapshots, VMs) hold.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert';
 import { startContainer, terminationMessage } from '../../hack/node-agent/container.ts';
 import { claimNode, provisionsFor } from '../../hack/node-agent/consumers.ts';
 import { expand } from '../../hack/node-agent/env.ts';
+import { effectiveCommand, imageUser, matches, runAsUser, type ImageConfig } from '../../hack/node-agent/images.ts';
 import { quantityBytes } from '../../hack/node-agent/files.ts';
 import { DEFAULT_GUEST, guestOf, parseGoDuration } from '../../hack/node-agent/guest.ts';
 import { vmiFor, wantsRunning } from '../../hack/node-agent/kubevirt.ts';
@@ -160,6 +161,57 @@ t('a fresh claim belongs to the node its annotation or a consumer names; unpinne
   assert.not.ok(provisionsFor('n2', 'n1', 'any'));
   assert.ok(provisionsFor(undefined, 'n1', 'any'));
   assert.not.ok(provisionsFor(undefined, 'n1', 'selected'));
+});
+
+t('images: kubelet combines entrypoint/cmd with command/args; refs match by digest or by name', () => {
+  const img: ImageConfig = { user: '65532:65532', env: [], entrypoint: ['/ep'], cmd: ['--default'], workingDir: '/app' };
+  assert.equal(effectiveCommand(img, undefined, undefined), ['/ep', '--default']);
+  assert.equal(effectiveCommand(img, undefined, ['--x']), ['/ep', '--x'], 'args replace cmd');
+  assert.equal(effectiveCommand(img, ['sh'], undefined), ['sh'], 'command replaces entrypoint and drops cmd');
+  assert.equal(effectiveCommand(img, ['sh'], ['-c', 'true']), ['sh', '-c', 'true']);
+  const d = { digest: `sha256:${'a'.repeat(64)}`, annotations: { 'io.containerd.image.name': 'ghcr.io/x/y:1.0' } };
+  assert.ok(matches(`ghcr.io/x/y@sha256:${'a'.repeat(64)}`, d));
+  assert.not.ok(matches(`ghcr.io/x/y@sha256:${'b'.repeat(64)}`, d));
+  assert.ok(matches('ghcr.io/x/y:1.0', d));
+  assert.not.ok(matches('ghcr.io/x/y', d), 'no tag means :latest');
+  assert.not.ok(matches('y:1.0', d));
+});
+
+t('images: the user comes from the container, then the pod, then the image (names via its /etc/passwd)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'na-img-'));
+  try {
+    mkdirSync(join(root, 'etc'));
+    writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0::/root:/bin/false\nnonroot:x:65532:65533::/home/nonroot:/bin/false\n');
+    const img = (user: string | undefined): ImageConfig => ({ user, env: [], entrypoint: [], cmd: [], workingDir: undefined });
+    assert.equal(imageUser(img('65532:65532'), root), { uid: 65532, gid: 65532 });
+    assert.equal(imageUser(img('nonroot'), root), { uid: 65532, gid: 65533 });
+    assert.equal(imageUser(img(undefined), root), { uid: 0, gid: 0 });
+    assert.throws(() => imageUser(img('nobody'), root), /not in the image/);
+    assert.equal(runAsUser({ image: img('nonroot'), rootfs: root, pod: { runAsUser: 1000 } }), { uid: 1000, gid: 65533 });
+    assert.equal(runAsUser({ image: img('nonroot'), rootfs: root, pod: { runAsUser: 1000 }, container: { runAsUser: 7, runAsGroup: 8 } }), { uid: 7, gid: 8 });
+    assert.throws(() => runAsUser({ image: img(undefined), rootfs: root, pod: { runAsNonRoot: true } }), /runAsNonRoot/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+t('an image root: its entries are bound read-only, links resolve inside it, the user is mapped, root remounted read-only', () => {
+  const root = mkdtempSync(join(tmpdir(), 'na-rootfs-'));
+  try {
+    mkdirSync(join(root, 'usr', 'lib'), { recursive: true });
+    mkdirSync(join(root, 'app'));
+    symlinkSync('usr/lib', join(root, 'lib'));
+    const args = bwrapArgs({ mounts: [{ source: '/tmp', target: '/lib/data', mode: 'bind' }], workingDir: '/app', command: ['x'], rootfs: root, readOnlyRoot: true, user: { uid: 65532, gid: 65532 } });
+    const s = args.join(' ');
+    assert.ok(s.includes(`--ro-bind ${root}/app /app`), s);
+    assert.ok(s.includes('--symlink usr/lib /lib'));
+    assert.ok(s.includes('--bind /tmp /usr/lib/data'), 'the target through the image\'s link goes to the resolved path');
+    assert.ok(s.includes('--unshare-user --uid 65532 --gid 65532'));
+    assert.ok(s.includes('--remount-ro / --chdir /app -- x'));
+    assert.not.ok(s.includes('--bind /usr /usr'), 'nothing of the host root');
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 t.run();

@@ -89,7 +89,7 @@ test('a flipped byte in a stored S3 object is reported by verify and fails the r
   assert.ok((await verifyVault(vault, { readData: true })).ok);
 });
 
-test('gc on S3 during a backup defers; afterwards it deletes only unreferenced blocks', async () => {
+test('gc on S3 runs beside a backup, which rescues the condemned blocks it reuses; the next pass deletes only unreferenced ones', async () => {
   const src = join(dir, 'gc.img');
   await writeImage(src, 16 * MiB, [{ offset: 0, length: 16 * MiB, fill: 'random' }]);
   const first = await backupDisk({ vault, source: src, diskId: 'gc' });
@@ -101,11 +101,15 @@ test('gc on S3 during a backup defers; afterwards it deletes only unreferenced b
   await fh.close();
   const running = backupDisk({ vault, source: src, diskId: 'gc2', bandwidthBytesPerSecond: 2 * MiB, uploadConcurrency: 2 });
   await new Promise((r) => setTimeout(r, 500));
-  const during = await gcVault(vault, { graceMs: 0 });
-  assert.ok(during.deferred, 'gc ran while a backup was in flight');
+  // No grace and no margin: the harshest GC there is, racing the backup (test-only settings, hence force).
+  const harsh = { graceMs: 0, marginMs: 0, force: true } as const;
+  const during = await gcVault(vault, harsh);
+  assert.not.ok(during.deferred, 'gc waits for no backup');
+  assert.ok(during.blocksCondemned >= 16, 'the orphans are condemned while the backup runs');
   const done = await running;
   assert.is(done.blocksReused, 8);
-  const after = await gcVault(vault, { graceMs: 0 });
+  assert.ok(done.check.condemned >= 8, 'the backup found the condemned blocks it reused and re-uploaded them');
+  const after = await gcVault(vault, harsh);
   assert.is(after.blocksDeleted, 8, 'only the orphans nobody references any more are deleted');
   assert.ok((await verifyVault(vault)).ok);
   const out = join(dir, 'gc.out');
@@ -149,7 +153,8 @@ test('forget on S3 removes only the parent\'s manifest; the child restores byte 
   assert.is((await forgetBackup(vault, 'forget', full.backupId)).outcome, 'forgotten');
   assert.is((await forgetBackup(vault, 'forget', full.backupId)).outcome, 'absent');
   assert.equal(await vault.listBackups('forget'), [inc.backupId]);
-  const gc = await gcVault(vault, { graceMs: 0 });
+  await gcVault(vault, { graceMs: 0, marginMs: 0, force: true });
+  const gc = await gcVault(vault, { graceMs: 0, marginMs: 0, force: true });
   assert.not.ok(gc.deferred);
   assert.ok(gc.blocksDeleted >= 1, 'gc reclaimed nothing of the forgotten backup');
   const out = join(dir, 'forget.out');

@@ -40,7 +40,11 @@ app.kubernetes.io/part-of: tresor
 {{- end }}
 
 {{- define "tresor.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
 {{- end }}
 
 {{/* The Secret holding the Postgres URL. */}}

@@ -35,20 +35,31 @@ const S3 = obj('An S3-compatible bucket (AWS S3, MinIO, Ceph RGW, versitygw, ...
   ),
 });
 
+/** No `.` or `..` segment, so a path means what its prefix says (ADR 0090). */
+const noDotSegments = (what: string): ReturnType<typeof rule> => rule<string>(
+  { rule: "!self.split('/').exists(s, s == '.' || s == '..')", message: `${what} must not contain "." or ".." segments` },
+  (s) => !s.split('/').some((x) => x === '.' || x === '..'),
+);
+
 const Filesystem = obj(
-  'A directory: on a PersistentVolumeClaim mounted into the transfer pods, or a host path for the local setup.',
+  'A directory: on a PersistentVolumeClaim mounted into the transfer pods, or a host path. Only where a cluster admin granted it to ' +
+    'this namespace (the operator\'s allow-list, chart value vaults.filesystem.allow); otherwise use s3.',
   {
     persistentVolumeClaim: Type.Optional(
       obj('A PersistentVolumeClaim (ReadWriteMany when transfers run on several nodes) that holds the vault.', {
         claimName: name('Name of the PersistentVolumeClaim in the vault\'s namespace.'),
-        subPath: Type.Optional(str('Directory inside the volume that holds the vault; empty means its root.', { maxLength: 1024, default: '' })),
+        subPath: Type.Optional(str('Directory inside the volume that holds the vault; empty means its root.', {
+          maxLength: 1024, default: '', 'x-kubernetes-validations': [noDotSegments('filesystem.persistentVolumeClaim.subPath')],
+        })),
       }),
     ),
     path: Type.Optional(
-      str('Absolute path of the vault directory on every node; meant for the local setup and single-node clusters.', {
+      str('Absolute path of an existing vault directory on every node, under a directory a cluster admin granted to this namespace; ' +
+        'it is mounted at /var/lib/tresor/vault in the operator\'s pods and never created.', {
         minLength: 2,
         maxLength: 1024,
-        pattern: '^/',
+        pattern: '^(/[^/]+)+$',
+        'x-kubernetes-validations': [noDotSegments('filesystem.path')],
       }),
     ),
   },

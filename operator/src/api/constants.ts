@@ -90,6 +90,12 @@ export const Reasons = {
   BucketNotFound: 'BucketNotFound',
   CredentialsRejected: 'CredentialsRejected',
   VaultUnsupported: 'VaultUnsupported',
+  /** A filesystem vault the operator's allow-list does not grant to the vault's namespace (ADR 0090). */
+  VaultNotAllowed: 'VaultNotAllowed',
+  /** An S3 endpoint outside the operator's allow-list (TRESOR_S3_ENDPOINTS): the operator does not call it. */
+  EndpointNotAllowed: 'EndpointNotAllowed',
+  /** A RecoveryPoint naming vault data of another namespace or VM (review H4): never restored or forgotten. */
+  ForeignVaultData: 'ForeignVaultData',
   /** The vault's config does not authenticate under the key: someone without the key changed it (ADR 0017). */
   VaultConfigNotAuthentic: 'VaultConfigNotAuthentic',
   /** Ready=True without opening the data: a filesystem vault only pods can mount (ADR 0070). */

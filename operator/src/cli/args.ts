@@ -10,7 +10,7 @@ export class UsageError extends Error {
 }
 
 /** Option names each subcommand accepts (all string-valued unless listed in FLAGS). */
-const FLAGS = new Set(['json', 'progress', 'progress-events', 'read-data', 'repair', 'allow-empty', 'dry-run', 'help']);
+const FLAGS = new Set(['json', 'progress', 'progress-events', 'read-data', 'repair', 'allow-empty', 'dry-run', 'force', 'help']);
 
 /** Parses `--name value` and `--flag` options; rejects unknown ones with the list of known ones. */
 export function parseOptions(argv: readonly string[], allowed: readonly string[]): Record<string, string | boolean | undefined> {

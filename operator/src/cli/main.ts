@@ -18,7 +18,7 @@ const USAGE = `usage: tresor <group> <command> [options]
                         NEW becomes a second master key wrapping every key; switch the Secret to it, then:)
   tresor vault retire-key --vault URL --key-file NEW (--master-id ID | --retire-key-file OLD) [--json]
   tresor vault verify  --vault URL --key-file FILE [--read-data] [--repair] [--json]
-  tresor vault gc      --vault URL --key-file FILE [--grace 1h] [--allow-empty] [--dry-run] [--json]
+  tresor vault gc      --vault URL --key-file FILE [--grace 1h] [--margin 1h] [--force] [--allow-empty] [--dry-run] [--json]
   tresor vault forget  --vault URL --key-file FILE --disk-id ID --backup ID [--retention-lock-days N] [--json]
                        (removes one backup's manifest; GC reclaims its blocks later. Exit 3: refused for now,
                         by the retention lock or a backup of the disk in flight; try again later)
@@ -84,15 +84,18 @@ async function vaultVerify(argv: string[]): Promise<number> {
 }
 
 async function vaultGc(argv: string[]): Promise<number> {
-  const o = parseOptions(argv, [...COMMON, 'grace', 'allow-empty', 'dry-run']);
+  const o = parseOptions(argv, [...COMMON, 'grace', 'margin', 'force', 'allow-empty', 'dry-run']);
   const grace = optional(o, 'grace');
+  const margin = optional(o, 'margin');
   const { gcVault } = await import('../vault/gc.ts');
   const r = await gcVault(await openVault(o), {
     ...(grace ? { graceMs: parseDuration(grace) } : {}),
+    ...(margin ? { marginMs: parseDuration(margin) } : {}),
+    force: o.force === true,
     allowEmpty: o['allow-empty'] === true,
     dryRun: o['dry-run'] === true,
   });
-  print(o, r, r.deferred ? `gc deferred: ${r.reason}` : `gc: ${r.blocksDeleted} of ${r.blocksSeen} blocks deleted (${r.bytesDeleted} bytes), ${r.keptForGrace} kept for the grace period`);
+  print(o, r, r.deferred ? `gc deferred: ${r.reason}` : `gc: ${r.blocksDeleted} of ${r.blocksSeen} blocks deleted (${r.bytesDeleted} bytes), ${r.blocksCondemned} newly condemned (deleted by a pass after the margin if still unreferenced), ${r.keptForGrace} kept for the grace period`);
   return 0;
 }
 

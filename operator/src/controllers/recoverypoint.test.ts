@@ -20,7 +20,7 @@ function point(o: { deleting?: boolean; finalizer?: boolean; annotations?: Recor
       ...(o.finalizer ?? true ? { finalizers: ['tresor.io/vault-data'] } : {}),
       ...(o.annotations ? { annotations: o.annotations } : {}),
     },
-    spec: { vaultRef: { name: 'v' }, disks: [{ name: 'root', vaultDiskId: 'd1', manifestId: 'b1' }, { name: 'data', vaultDiskId: 'd2', manifestId: 'b2' }] },
+    spec: { vaultRef: { name: 'v' }, vmUID: 'u', disks: [{ name: 'root', vaultDiskId: 'ns.u.root', manifestId: 'b1' }, { name: 'data', vaultDiskId: 'ns.u.data', manifestId: 'b2' }] },
   } as unknown as RecoveryPointObject;
 }
 
@@ -71,7 +71,7 @@ const ctx = { key: 'ns/p', signal: new AbortController().signal, retries: 0 };
 test('deleting a point forgets every disk backup, then releases only our finalizer and asks for GC', async () => {
   const h = harness();
   assert.equal(await h.ctl.reconcile(point(), ctx), { kind: 'done' });
-  assert.equal(h.forgets, [[{ diskId: 'd1', backupId: 'b1' }, { diskId: 'd2', backupId: 'b2' }]]);
+  assert.equal(h.forgets, [[{ diskId: 'ns.u.root', backupId: 'b1' }, { diskId: 'ns.u.data', backupId: 'b2' }]]);
   assert.equal(h.released, [['other']]);
   assert.is(h.gcs, 1);
   assert.match(h.events[0]!, /^Normal VaultDataForgotten forgot 2 of 2/);
@@ -104,7 +104,7 @@ test('an unreachable vault keeps the finalizer and retries; a backup in flight t
   assert.equal(await h.ctl.reconcile(point(), ctx), { kind: 'requeue', afterMs: 30_000 });
   assert.equal(h.released, []);
   assert.is(h.status.value?.conditions?.[0]?.reason, 'VaultUnreachable');
-  const b = harness({ reports: (d) => ({ ...d, outcome: d.diskId === 'd1' ? 'deferred' : 'forgotten', reason: 'a backup of disk d1 is in flight' }) });
+  const b = harness({ reports: (d) => ({ ...d, outcome: d.diskId === 'ns.u.root' ? 'deferred' : 'forgotten', reason: 'a backup of disk ns.u.root is in flight' }) });
   assert.equal(await b.ctl.reconcile(point(), ctx), { kind: 'requeue', afterMs: 30_000 });
   assert.is(b.status.value?.conditions?.[0]?.reason, 'BackupInFlight');
   assert.is(b.gcs, 0);
@@ -131,6 +131,16 @@ test('the escape hatch, a namespace being deleted and a missing vault release wi
     assert.match(h.events[0]!, /^Warning VaultDataKept/);
     assert.match(h.events[0]!, why);
   }
+});
+
+test('a point naming another namespace\'s (or VM\'s) vault data is released without forgetting anything', async () => {
+  const forged = point();
+  (forged.spec.disks[1] as { vaultDiskId: string }).vaultDiskId = 'team-b.u.data';
+  const h = harness();
+  await h.ctl.reconcile(forged, ctx);
+  assert.equal(h.forgets, [], 'nothing forgotten in the vault');
+  assert.equal(h.released, [['other']]);
+  assert.match(h.events[0]!, /^Warning VaultDataKept.*disk\(s\) data name vault data that is not this point's VM's in namespace ns \(ForeignVaultData\)/);
 });
 
 test.run();

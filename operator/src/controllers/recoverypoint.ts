@@ -8,6 +8,7 @@
 import { Annotations, ConditionTypes, EventReasons, Reasons, VAULT_DATA_FINALIZER } from '../api/constants.ts';
 import type { RecoveryPointStatus } from '../api/recoverypoint.ts';
 import type { BackupVaultObject, RecoveryPointObject } from '../api/types.ts';
+import { foreignDisks } from '../backup/kube/specs.ts';
 import { findCondition, setCondition, type Condition } from '../runtime/conditions.ts';
 import { hasFinalizer, isBeingDeleted, removeFinalizer, type FinalizerApi } from '../runtime/finalizers.ts';
 import { silentLogger, type Logger } from '../runtime/log.ts';
@@ -120,6 +121,8 @@ export class RecoveryPointController {
     const flag = point.metadata.annotations?.[Annotations.ForgetVaultData];
     if (flag === 'false') return `${Annotations.ForgetVaultData}="false": released without touching the vault; its data stays (forget it with 'tresor vault forget' for each disk in spec.disks)`;
     if (await this.deps.namespaceDeleting(ns)) return `namespace ${ns} is being deleted: released without touching the vault, whose data stays (a namespace deletion never deletes backups)`;
+    const foreign = foreignDisks(ns, point.spec.vmUID, point.spec.disks);
+    if (foreign.length > 0) return `disk(s) ${foreign.join(', ')} name vault data that is not this point's VM's in namespace ${ns} (${Reasons.ForeignVaultData}): released without touching the vault`;
     if (!this.deps.vault(ns, point.spec.vaultRef.name)) return `BackupVault ${point.spec.vaultRef.name} does not exist: released without touching the vault, whose data stays`;
     return undefined;
   }

@@ -1,12 +1,14 @@
 // Backs up one disk (image file or block device) into a vault: read → hash → compress/encrypt → upload.
 import { open as openFile, stat, type FileHandle } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { blockId, ID_BYTES, sealBlock } from '../vault/codec.ts';
-import { acquireLock, waitForNoLocks } from '../vault/locks.ts';
+import { acquireLock, type LockOptions } from '../vault/locks.ts';
 import { allocMap, type BackupStats, type BackupType, blockCount, idAt, type Manifest, ZERO_ID } from '../vault/manifest.ts';
 import { blockKey, checkDiskId, newBackupId, type Vault } from '../vault/vault.ts';
 import { type Extent, type SourceLayout, sourceLayout } from './extents.ts';
 import { Bandwidth, forEachBounded, Semaphore } from './limits.ts';
 import { plan } from './plan.ts';
+import { type ExistenceCheck, PUBLISH_WINDOW_MS, secureReferences, type SecureReport } from './secure.ts';
 import { GcHint } from './gc-hint.ts';
 import { isZero } from './zero.ts';
 import { ProgressMeter, type ProgressSink } from './progress.ts';
@@ -22,8 +24,12 @@ export interface BackupOptions {
   readonly uploadConcurrency?: number;
   readonly bandwidthBytesPerSecond?: number;
   readonly onProgress?: ProgressSink | undefined;
-  /** How long to wait for a running GC to finish before giving up. */
-  readonly gcWaitMs?: number;
+  /** How the pre-publish check learns which blocks exist (default: one listing). */
+  readonly existenceCheck?: ExistenceCheck;
+  /** Lock knobs (tests: a fake monotonic clock). */
+  readonly lock?: LockOptions;
+  /** Called just before the manifest is published (tests stall a backup here). */
+  readonly beforePublish?: () => Promise<void>;
 }
 
 /** What a finished backup reports (also printed by `tresor disk backup --json`). */
@@ -36,6 +42,8 @@ export interface BackupResult extends BackupStats {
   readonly diskSize: number;
   readonly blockSize: number;
   readonly blocks: number;
+  /** What the pre-publish reference check found and re-uploaded. */
+  readonly check: Omit<SecureReport, 'checkedAt'>;
 }
 
 async function resolveParent(o: BackupOptions): Promise<{ parent: Manifest | undefined; why: string }> {
@@ -80,10 +88,12 @@ class BackupRun {
   private readonly bandwidth: Bandwidth;
   private readonly meter: ProgressMeter;
   private readonly gcHint = new GcHint();
+  private readonly signal: AbortSignal;
   readonly c: Counters = { bytesRead: 0, bytesUploaded: 0, blocksUploaded: 0, blocksReused: 0, zeroBlocks: 0 };
 
-  constructor(o: BackupOptions, src: { fh: FileHandle; size: number; parentMap: Buffer | undefined }, meterTotal: number) {
+  constructor(o: BackupOptions, src: { fh: FileHandle; size: number; parentMap: Buffer | undefined; signal: AbortSignal }, meterTotal: number) {
     this.o = o;
+    this.signal = src.signal;
     this.fh = src.fh;
     this.size = src.size;
     this.bs = o.vault.config.blockSize;
@@ -121,6 +131,8 @@ class BackupRun {
   }
 
   private async block(b: number): Promise<void> {
+    // A lapsed lease aborts the backup at the next block, not only at publish time (ADR 0014).
+    this.signal.throwIfAborted();
     await this.reading.acquire();
     const buf = this.buffers.pop();
     let sealed: { id: Buffer; sealed: Buffer } | undefined;
@@ -164,6 +176,7 @@ class BackupRun {
   private async store(id: Buffer, sealed: Buffer): Promise<void> {
     await this.uploads.acquire();
     try {
+      this.signal.throwIfAborted();
       const key = blockKey(id);
       // Resume and dedup: an object already stored under this id holds these bytes (ids are keyed hashes).
       if (await this.o.vault.store.has(key)) {
@@ -177,6 +190,20 @@ class BackupRun {
     } finally {
       this.uploads.release();
     }
+  }
+
+  /** Reads block b again, checks it still has the id in the map, and stores it even if an object exists. */
+  async reupload(b: number): Promise<void> {
+    const len = Math.min(this.bs, this.size - b * this.bs);
+    const buf = Buffer.allocUnsafeSlow(len);
+    const { bytesRead } = await this.fh.read(buf, 0, len, b * this.bs);
+    if (bytesRead !== len) throw new Error(`short read at byte ${b * this.bs} of ${this.o.source}: source shrank during backup?`);
+    const id = blockId(this.o.vault.keys.blockId, buf);
+    if (!id.equals(idAt(this.map, b))) throw new Error(`block ${b} of ${this.o.source} changed during the backup: back up from a snapshot`);
+    const sealed = await sealBlock(this.o.vault.keys.blockData, buf, id);
+    await this.o.vault.store.put(blockKey(id), sealed);
+    this.c.bytesUploaded += sealed.length;
+    this.c.blocksUploaded++;
   }
 
   /** The finished block map. */
@@ -207,24 +234,34 @@ export async function backupDisk(o: BackupOptions): Promise<BackupResult> {
   checkDiskId(o.diskId);
   const started = Date.now();
   const layoutOf = startLayout(o.source, o.changed !== undefined);
-  const lock = await acquireLock(o.vault.store, 'backup', o.diskId);
+  // The lock keeps forget from removing our parent while we read it; GC runs alongside (ADR 0015).
+  const lock = await acquireLock(o.vault.store, 'backup', o.diskId, o.lock);
   try {
-    // Our lock is written before we look for GC's: whichever of the two writes second sees the other.
-    await waitForNoLocks(o.vault.store, 'gc', o.gcWaitMs ?? 10 * 60_000);
     const { parent, why } = await resolveParent(o);
     const layout = await layoutOf(parent !== undefined);
     const bs = o.vault.config.blockSize;
     const p = plan({ diskSize: layout.size, blockSize: bs, data: layout.data, parent, parentWhy: why, changed: o.changed });
     const fh = await openFile(o.source, 'r');
-    const run = new BackupRun(o, { fh, size: layout.size, parentMap: parent?.map }, Math.min(p.readCount * bs, layout.size));
+    const run = new BackupRun(o, { fh, size: layout.size, parentMap: parent?.map, signal: lock.signal }, Math.min(p.readCount * bs, layout.size));
+    let map: Buffer;
+    let check: SecureReport;
     try {
       if (p.keepParent) run.keepParent();
       await run.readAll(p.reads, READ_BUFFERS + (o.uploadConcurrency ?? DEFAULT_UPLOADS), p.keepParent);
+      map = run.result();
+      await o.vault.store.sync();
+      const secure = (): Promise<SecureReport> => secureReferences({
+        vault: o.vault, map, reupload: (b) => run.reupload(b), signal: lock.signal,
+        ...(o.existenceCheck ? { check: o.existenceCheck } : {}), ...(o.lock?.monotonic ? { monotonic: o.lock.monotonic } : {}),
+      });
+      check = await secure();
+      await o.beforePublish?.();
+      // A stall between the check and the publish could outlast GC's margin: check again (ADR 0015).
+      const mono = o.lock?.monotonic ?? (() => performance.now());
+      while (mono() - check.checkedAt > PUBLISH_WINDOW_MS) check = await secure();
     } finally {
       await fh.close();
     }
-    const map = run.result();
-    await o.vault.store.sync();
     lock.assertFresh();
     const backupId = newBackupId();
     const stats: BackupStats = { ...run.c, durationMs: Date.now() - started };
@@ -248,6 +285,7 @@ export async function backupDisk(o: BackupOptions): Promise<BackupResult> {
     const result: BackupResult = {
       backupId, diskId: o.diskId, parentId: parent?.header.backupId ?? null, type: p.type, reason: p.reason,
       diskSize: layout.size, blockSize: bs, blocks: map.length / ID_BYTES, ...stats, durationMs: Date.now() - started,
+      check: { uniqueBlocks: check.uniqueBlocks, missing: check.missing, condemned: check.condemned, reuploaded: check.reuploaded, checkMs: check.checkMs },
     };
     return result;
   } finally {

@@ -1,4 +1,5 @@
-// Size and allocated (data) extents of a file or block device, through SEEK_DATA/SEEK_HOLE in a python3 helper.
+// Size and allocated (data) extents of a file or block device, through SEEK_DATA/SEEK_HOLE in a helper
+// process: the static `tresor-extents` of the image (hack/extents, ADR 0100), else a python3 script.
 import { execFile } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import { promisify } from 'node:util';
@@ -57,19 +58,31 @@ export function parseLayout(text: string): SourceLayout {
 
 const run = promisify(execFile);
 
+/** The image's static helper (same output as HELPER); a checkout without it uses python3. */
+export const EXTENTS_HELPER = 'tresor-extents';
+
+async function runHelper(path: string): Promise<string> {
+  const opts = { maxBuffer: 256 * 1024 * 1024 };
+  try {
+    return (await run(EXTENTS_HELPER, [path], opts)).stdout;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return (await run('python3', ['-c', HELPER, path], opts)).stdout;
+}
+
 /**
- * Reads a source's size and data extents. Without python3, a regular file is treated as all data (zero
- * detection still keeps zeros out of the vault, but holes are read); a device then cannot be sized.
+ * Reads a source's size and data extents. Without either helper, a regular file is treated as all data
+ * (zero detection still keeps zeros out of the vault, but holes are read); a device then cannot be sized.
  */
 export async function sourceLayout(path: string): Promise<SourceLayout> {
   try {
-    const { stdout } = await run('python3', ['-c', HELPER, path], { maxBuffer: 256 * 1024 * 1024 });
-    return parseLayout(stdout);
+    return parseLayout(await runHelper(path));
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stderr?: string };
     if (e.code !== 'ENOENT') throw new Error(`cannot read the layout of ${path}: ${e.stderr?.trim() || e.message}`, { cause: err });
     const st = await stat(path);
-    if (!st.isFile()) throw new Error(`python3 is needed to size block device ${path} (Node has no lseek); install python3`);
+    if (!st.isFile()) throw new Error(`${EXTENTS_HELPER} (the image's) or python3 is needed to size block device ${path} (Node has no lseek)`);
     return { size: st.size, data: [{ start: 0, end: st.size }], holesKnown: false };
   }
 }

@@ -93,3 +93,23 @@ export async function sameBytes(a: string, b: string): Promise<boolean> {
   const [x, y] = await Promise.all([readFile(a), readFile(b)]);
   return x.equals(y);
 }
+
+/** Moves every file's modification time under root back by ms: the store's clock "passes" for what it holds. */
+export async function ageFiles(root: string, ms: number): Promise<void> {
+  const { readdir, stat, utimes } = await import('node:fs/promises');
+  const walk = async (dir: string): Promise<void> => {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const p = join(dir, name);
+      const st = await stat(p).catch(() => undefined);
+      if (!st) continue;
+      if (st.isDirectory()) await walk(p);
+      else await utimes(p, st.atime, new Date(st.mtimeMs - ms));
+    }
+  };
+  await walk(root);
+}
+
+/** Moves every object's modification time in a MemoryStore-like map back by ms. */
+export function ageObjects(objects: Map<string, { modified: Date }>, ms: number): void {
+  for (const o of objects.values()) o.modified = new Date(o.modified.getTime() - ms);
+}

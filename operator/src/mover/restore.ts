@@ -1,6 +1,6 @@
 // Restores one disk backup onto a file or block device, checking every block before it is written.
 import { open as openFile, stat, type FileHandle } from 'node:fs/promises';
-import { openBlock } from '../vault/codec.ts';
+import { openBlock, SEAL_OVERHEAD } from '../vault/codec.ts';
 import { blockCount, idAt, type Manifest, ZERO_ID } from '../vault/manifest.ts';
 import { blockKey, checkDiskId, type Vault } from '../vault/vault.ts';
 import { sourceLayout } from './extents.ts';
@@ -78,7 +78,7 @@ export async function restoreDisk(o: RestoreOptions): Promise<RestoreResult> {
       meter.add(len);
       return;
     }
-    const sealed = await o.vault.store.get(blockKey(id)).catch((err: unknown) => {
+    const sealed = await o.vault.store.get(blockKey(id), o.vault.config.blockSize + SEAL_OVERHEAD).catch((err: unknown) => {
       throw new Error(`block ${b} (offset ${b * bs}) of ${o.diskId}/${m.header.backupId}: ${(err as Error).message}`, { cause: err });
     });
     c.bytesDownloaded += sealed.length;

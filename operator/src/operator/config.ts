@@ -2,8 +2,10 @@
 // ID and application version are pinned here: DBOS recovers only workflows of its own executor and
 // version, so both must survive a restart of the same replica unchanged.
 import { hostname } from 'node:os';
+import { DEFAULT_POD_RESOURCES, type PodResources } from '../backup/kube/hardening.ts';
 import type { PodSettings } from '../backup/kube/specs.ts';
 import type { BackupLimits } from '../backup/workflow.ts';
+import { parseFilesystemVaults, parseS3Endpoints } from '../vaults/trust.ts';
 
 /** Everything the operator process is told. */
 export interface OperatorConfig {
@@ -15,6 +17,8 @@ export interface OperatorConfig {
   /** Watch one namespace, or every namespace when undefined. */
   readonly namespace: string | undefined;
   readonly pods: PodSettings;
+  /** S3 endpoint origins the operator itself may call (TRESOR_S3_ENDPOINTS); empty: any. */
+  readonly s3Endpoints: readonly string[];
   readonly limits: BackupLimits;
   /** Port of /metrics, /healthz and /readyz (0 picks a free one). */
   readonly opsPort: number;
@@ -25,7 +29,7 @@ export interface OperatorConfig {
   readonly podPendingTimeoutMs: number;
   readonly verbose: boolean;
   /** Vault GC after recovery points were deleted (ADR 0073): wait this long after the last one, and keep younger blocks. */
-  readonly gc: { readonly delayMs: number; readonly graceMs: number };
+  readonly gc: { readonly delayMs: number; readonly graceMs: number; readonly marginMs: number };
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 0): number {
@@ -48,6 +52,25 @@ export function parseSelector(raw: string | undefined): Record<string, string> |
   return out;
 }
 
+function quantity(env: NodeJS.ProcessEnv, name: string, dflt: string): string {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  if (!/^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.test(raw)) throw new Error(`${name} must be a Kubernetes quantity such as 512Mi or 2Gi, got "${raw}"`);
+  return raw;
+}
+
+/** The data pods' requests and limits from TRESOR_POD_CPU_REQUEST, TRESOR_POD_MEMORY_REQUEST and TRESOR_POD_MEMORY_LIMIT. */
+function podResources(env: NodeJS.ProcessEnv): PodResources {
+  const d = DEFAULT_POD_RESOURCES.data;
+  return Object.freeze({
+    data: {
+      requests: { cpu: quantity(env, 'TRESOR_POD_CPU_REQUEST', d.requests!.cpu!), memory: quantity(env, 'TRESOR_POD_MEMORY_REQUEST', d.requests!.memory!) },
+      limits: { memory: quantity(env, 'TRESOR_POD_MEMORY_LIMIT', d.limits!.memory!) },
+    },
+    small: DEFAULT_POD_RESOURCES.small,
+  });
+}
+
 /** Reads the configuration from environment variables (TRESOR_*), failing with a message that names the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig {
   const pgUrl = env.TRESOR_PG_URL;
@@ -62,8 +85,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
       image: env.TRESOR_IMAGE || 'tresor:dev',
       ...(env.TRESOR_SNAPSHOT_SERVICE_ACCOUNT ? { snapshotServiceAccount: env.TRESOR_SNAPSHOT_SERVICE_ACCOUNT } : {}),
       ...(env.TRESOR_TRANSFER_SERVICE_ACCOUNT ? { transferServiceAccount: env.TRESOR_TRANSFER_SERVICE_ACCOUNT } : {}),
+      ...(env.TRESOR_VAULT_SERVICE_ACCOUNT ? { vaultServiceAccount: env.TRESOR_VAULT_SERVICE_ACCOUNT } : {}),
+      resources: podResources(env),
       ...(nodeSelector ? { nodeSelector } : {}),
+      filesystemVaults: parseFilesystemVaults(env.TRESOR_FILESYSTEM_VAULTS),
     }),
+    s3Endpoints: parseS3Endpoints(env.TRESOR_S3_ENDPOINTS),
     limits: Object.freeze({
       maxConcurrentFreezes: int(env, 'TRESOR_MAX_CONCURRENT_FREEZES', 4, 1),
       maxConcurrentTransfers: int(env, 'TRESOR_MAX_CONCURRENT_TRANSFERS', 8, 1),
@@ -74,6 +101,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     workers: int(env, 'TRESOR_WORKERS', 4, 1),
     podPendingTimeoutMs: int(env, 'TRESOR_POD_PENDING_TIMEOUT_MS', 600_000, 1000),
     verbose: env.TRESOR_VERBOSE === '1',
-    gc: Object.freeze({ delayMs: int(env, 'TRESOR_GC_DELAY_MS', 600_000), graceMs: int(env, 'TRESOR_GC_GRACE_MS', 3_600_000) }),
+    gc: Object.freeze({ delayMs: int(env, 'TRESOR_GC_DELAY_MS', 600_000), graceMs: int(env, 'TRESOR_GC_GRACE_MS', 3_600_000), marginMs: int(env, 'TRESOR_GC_MARGIN_MS', 3_600_000) }),
   });
 }

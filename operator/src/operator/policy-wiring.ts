@@ -40,6 +40,8 @@ export interface PolicyWiringInput {
   readonly jobs: Informer<VirtualMachineBackupObject>;
   /** How Tresor pods run; given, filesystem vaults are checked by a pod (ADR 0070). */
   readonly pods?: PodSettings;
+  /** S3 endpoint origins the operator may call (TRESOR_S3_ENDPOINTS); absent or empty: any. */
+  readonly s3Endpoints?: readonly string[];
 }
 
 /** The informers and controllers to hand to the manager. */
@@ -139,12 +141,12 @@ function corePodApi(kc: KubeConfig): CheckPodApi {
  * The BackupVault controller over the real API: Secrets read by name, S3 checked in-process, a
  * filesystem vault by a check pod when pod settings are given (else Ready/NotVerified).
  */
-export function newVaultController(o: { kc: KubeConfig; events: VaultEvents; log?: Logger; notReadyRecheckMs?: number; pods?: PodSettings; countPoints?: (ns: string, vault: string) => number }): VaultController {
+export function newVaultController(o: { kc: KubeConfig; events: VaultEvents; log?: Logger; notReadyRecheckMs?: number; pods?: PodSettings; s3Endpoints?: readonly string[]; countPoints?: (ns: string, vault: string) => number }): VaultController {
   const secrets = coreSecretReader(o.kc);
   const podDeps = o.pods ? { pods: corePodApi(o.kc), settings: o.pods } : undefined;
   const checkFilesystem = podDeps ? { checkFilesystem: (v: BackupVaultObject, signal?: AbortSignal) => checkWithPod(v, podDeps, signal) } : {};
   return new VaultController({
-    check: (v, signal) => checkVault(v, { secrets, readConfig: readS3Config, ...checkFilesystem }, signal),
+    check: (v, signal) => checkVault(v, { secrets, readConfig: readS3Config, filesystemVaults: o.pods?.filesystemVaults ?? [], s3Endpoints: o.s3Endpoints ?? [], ...checkFilesystem }, signal),
     status: customObjectStatusApi<BackupVaultStatus>(o.kc, { group: GROUP, version: VERSION, plural: 'backupvaults' }),
     events: o.events,
     ...(o.log ? { log: o.log } : {}),
@@ -161,7 +163,7 @@ export function wirePolicyControllers(input: PolicyWiringInput): PolicyWiring {
   const points = informer<RecoveryPointObject>(input, tresor('recoverypoints', Kinds.RecoveryPoint));
   const vms = informer<KubernetesObject>(input, { group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines', kind: 'VirtualMachine' });
   const countPoints = (ns: string, vault: string): number => points.list(ns).filter((p) => p.spec.vaultRef.name === vault && !p.metadata.deletionTimestamp).length;
-  const vaultCtl = newVaultController({ kc, events, log, countPoints, ...(input.pods ? { pods: input.pods } : {}) });
+  const vaultCtl = newVaultController({ kc, events, log, countPoints, ...(input.pods ? { pods: input.pods } : {}), ...(input.s3Endpoints ? { s3Endpoints: input.s3Endpoints } : {}) });
   const policyCtl = new PolicyController({
     cache: cacheOf(vaults, vms, input.jobs, points),
     api: policyApi(kc),

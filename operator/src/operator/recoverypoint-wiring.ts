@@ -30,7 +30,7 @@ export interface RecoveryPointWiringInput {
   readonly log: Logger;
   readonly events: EventRecorder;
   readonly pods: PodSettings;
-  readonly gc: { readonly delayMs: number; readonly graceMs: number };
+  readonly gc: { readonly delayMs: number; readonly graceMs: number; readonly marginMs: number };
   /** The informers the policy and restore wirings run; recoverypoints, backupvaults and virtualmachinerestores are used. */
   readonly shared: readonly Informer<KubernetesObject>[];
 }
@@ -64,7 +64,10 @@ export function wireRecoveryPoints(input: RecoveryPointWiringInput): { controlle
   const core = kc.makeApiClient(CoreV1Api);
   const deps: MaintenanceDeps = { secrets: coreSecretReader(kc), pods: { api: podApi(kc), settings: input.pods } };
   const vault = (ns: string, name: string): BackupVaultObject | undefined => vaults.get(`${ns}/${name}`);
-  const gc = new VaultGcScheduler({ vault, gc: (v) => gcInVault(v, input.gc.graceMs, deps), events: input.events, delayMs: input.gc.delayMs, log });
+  const gc = new VaultGcScheduler({
+    vault, gc: (v) => gcInVault(v, { graceMs: input.gc.graceMs, marginMs: input.gc.marginMs }, deps), events: input.events,
+    delayMs: input.gc.delayMs, followUpMs: input.gc.marginMs + input.gc.delayMs, log,
+  });
   const ctl = new RecoveryPointController({
     vault,
     namespaceDeleting: async (ns) => {

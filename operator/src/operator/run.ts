@@ -80,7 +80,7 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
     name: 'virtualmachinebackup', store: informer, reconcile: backups.reconcile, workers: cfg.workers, metrics, log,
   });
   enqueueOnChange(informer, (k) => controller.enqueue(k));
-  const policies = wirePolicyControllers({ kc, namespace: cfg.namespace, workers: cfg.workers, metrics, log: jsonLogger('policy-controller', cfg.verbose), events, jobs: informer, pods: cfg.pods });
+  const policies = wirePolicyControllers({ kc, namespace: cfg.namespace, workers: cfg.workers, metrics, log: jsonLogger('policy-controller', cfg.verbose), events, jobs: informer, pods: cfg.pods, s3Endpoints: cfg.s3Endpoints });
   const backupMetrics = wireBackupMetrics({ kubeConfig: kc, namespace: cfg.namespace, metrics, log, backups: informer, shared: policies.informers });
   const points = wireRecoveryPoints({ kc, workers: cfg.workers, metrics, log: jsonLogger('recoverypoint-controller', cfg.verbose), events, pods: cfg.pods, gc: cfg.gc, shared: [...policies.informers, ...restores.informers] });
   const lease = cfg.leaseNamespace ? new HolderTrackingLease(coordinationLeaseApi(kc, cfg.leaseNamespace, 'tresor-operator'), cfg.executorId) : undefined;

@@ -7,11 +7,11 @@ const rp = (over: { available?: boolean; vmSpec?: boolean } = {}): RecoveryPoint
   apiVersion: 'tresor.io/v1alpha1', kind: 'RecoveryPoint', metadata: { name: 'web-1', namespace: 'ns' },
   spec: {
     vmName: 'web', capturedAt: '2026-11-27T01:00:00Z', consistency: 'CrashConsistent', backupType: 'Full', sizeBytes: 3072,
-    vaultRef: { name: 'vault' }, sourceBackup: 'web-1',
+    vaultRef: { name: 'vault' }, sourceBackup: 'web-1', vmUID: 'vm-uid',
     ...(over.vmSpec === false ? {} : { vmSpec: { template: { spec: {} } } }),
     disks: [
-      { name: 'root', vaultDiskId: 'ns.u.root', manifestId: 'm1', type: 'Full', sizeBytes: 1024, volumeMode: 'Filesystem', storageClassName: 'fast', accessModes: ['ReadWriteMany'] },
-      { name: 'data', vaultDiskId: 'ns.u.data', manifestId: 'm2', type: 'Full', sizeBytes: 2048, volumeMode: 'Block' },
+      { name: 'root', vaultDiskId: 'ns.vm-uid.root', manifestId: 'm1', type: 'Full', sizeBytes: 1024, volumeMode: 'Filesystem', storageClassName: 'fast', accessModes: ['ReadWriteMany'] },
+      { name: 'data', vaultDiskId: 'ns.vm-uid.data', manifestId: 'm2', type: 'Full', sizeBytes: 2048, volumeMode: 'Block' },
     ],
   },
   status: { conditions: [{ type: 'Available', status: over.available === false ? 'False' : 'True', reason: over.available === false ? 'Expired' : 'InVault', message: 'gone', lastTransitionTime: '2026-11-27T01:00:00Z' }] },
@@ -60,6 +60,14 @@ test('refusals name what to fix', () => {
   assert.match(refusal({ vaultExists: false }), /^VaultNotFound: BackupVault vault/);
   assert.match(refusal({ vaultReady: { status: 'False', reason: 'KeySecretMissing', message: 'Secret vault-key not found' } }), /^VaultNotReady: BackupVault vault is not Ready \(KeySecretMissing: Secret vault-key not found\)/);
   assert.ok(planRestore(input({ vaultReady: { status: 'Unknown', reason: 'Pending' } })).ok, 'only a definite False refuses');
+});
+
+test('a point naming vault data of another namespace or VM is never restored', () => {
+  for (const id of ['other-ns.vm-uid.root', 'ns.other-vm.root', 'ns.vm-uid.data']) {
+    const forged = rp();
+    forged.spec.disks[0]!.vaultDiskId = id;
+    assert.match(refusal({ recoveryPoint: forged }), /^ForeignVaultData: RecoveryPoint web-1 names vault data that is not its own VM's in namespace ns \(disk\(s\) root\)/, id);
+  }
 });
 
 const liveVm = (uid = 'vm-uid'): NonNullable<PlanInput['currentVm']> => ({

@@ -4,6 +4,7 @@
 import { ConditionTypes, Reasons } from '../api/constants.ts';
 import type { RecoveryPointObject, VirtualMachineRestoreObject } from '../api/types.ts';
 import { vmVolumeClaims, type VirtualMachine } from '../backup/kube/kubevirt.ts';
+import { foreignDisks } from '../backup/kube/specs.ts';
 import { childName } from '../backup/names.ts';
 import type { PlanOutcome, RestoreDisk, RunState } from './ports.ts';
 
@@ -132,6 +133,10 @@ export function planRestore(input: PlanInput): PlanOutcome {
   if (rp === undefined) return refuse(Reasons.RecoveryPointNotFound, `RecoveryPoint ${rpName} not found in namespace ${restore.metadata.namespace ?? ''}: check spec.recoveryPointRef.name (kubectl get trp)`);
   const unavailable = availability(rp);
   if (unavailable !== undefined) return refuse(Reasons.RecoveryPointUnavailable, `RecoveryPoint ${rpName} is not Available (${unavailable}); pick another recovery point`);
+  const foreign = foreignDisks(rp.metadata.namespace ?? '', rp.spec.vmUID, rp.spec.disks);
+  if (foreign.length > 0) {
+    return refuse(Reasons.ForeignVaultData, `RecoveryPoint ${rpName} names vault data that is not its own VM's in namespace ${rp.metadata.namespace ?? ''} (disk(s) ${foreign.join(', ')}); it was not recorded by Tresor and is never restored`);
+  }
   const sel = selectDisks(restore, rp);
   if ('unknown' in sel) {
     return refuse(Reasons.DiskNotFound, `spec.disks names ${sel.unknown.join(', ')}, not in RecoveryPoint ${rpName}; its disks are ${rp.spec.disks.map((d) => d.name).join(', ')}`);

@@ -3,6 +3,7 @@
 // and Tresor's labels (cleanup finds them by selector). Pod settings and vault access are the backup's.
 import type { KubernetesObject, V1OwnerReference, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Kinds, Labels, MANAGED_BY } from '../api/constants.ts';
+import { DEFAULT_POD_RESOURCES, hardenPodSpec } from '../backup/kube/hardening.ts';
 import { POD_IDENTITY_ENV, type PodSettings } from '../backup/kube/specs.ts';
 import { KEY_FILE, type VaultAccess } from '../backup/kube/vault-access.ts';
 import { childName } from '../backup/names.ts';
@@ -88,7 +89,7 @@ export function restorePod(input: RestorePodInput, settings: PodSettings): V1Pod
       labels: restoreLabels(ref, input.vmName, { [Labels.Role]: RestoreRoles.pod, [Labels.Disk]: disk.name }),
       ownerReferences: [restoreOwnerRef(ref)],
     },
-    spec: {
+    spec: hardenPodSpec({
       restartPolicy: 'Never',
       // The transfer pods' account: it may keep the pod's progress Event (ADR 0052), nothing else.
       ...(settings.transferServiceAccount ? { serviceAccountName: settings.transferServiceAccount } : {}),
@@ -105,6 +106,6 @@ export function restorePod(input: RestorePodInput, settings: PodSettings): V1Pod
         volumeMounts: [...input.vault.mounts, ...(block ? [] : [{ name: 'target', mountPath: TARGET_DIR }])],
         ...(block ? { volumeDevices: [{ name: 'target', devicePath: TARGET_DEVICE }] } : {}),
       }],
-    },
+    }, { resources: (settings.resources ?? DEFAULT_POD_RESOURCES).data, token: true }),
   };
 }

@@ -65,6 +65,9 @@ function objectKey(key: Buffer, salt: Uint8Array): Buffer {
   return createHmac('sha256', key).update(OBJECT_KEY_INFO).update(salt).digest();
 }
 
+/** Largest plaintext a block or manifest may decompress to (64 MiB blocks; maps of 16 TiB disks at 1 MiB): no zstd bomb. */
+export const MAX_PLAIN_BYTES = 512 * 1024 * 1024;
+
 /** Length of a block id (keyed BLAKE3 output). */
 export const ID_BYTES = 32;
 
@@ -161,7 +164,7 @@ function decrypt(key: Buffer | KeyRing, sealed: Uint8Array, context: Uint8Array,
 /** Decrypts and decompresses an object; throws CorruptObjectError on any tampering or a wrong key. */
 export function open(key: Buffer | KeyRing, sealed: Uint8Array, context: Uint8Array, what: string): Buffer {
   const { codec, body } = decrypt(key, sealed, context, what);
-  return codec === CODEC_ZSTD ? zstdDecompressSync(body) : body;
+  return codec === CODEC_ZSTD ? zstdDecompressSync(body, { maxOutputLength: MAX_PLAIN_BYTES }) : body;
 }
 
 // The block path below runs on the main thread; zstd, the one slow step on compressible data, goes to the
@@ -181,7 +184,7 @@ export async function sealBlock(dataKeys: KeyRing, plain: Uint8Array, id: Uint8A
 export async function openBlock(keys: { blockId: Buffer; blockData: KeyRing }, sealed: Uint8Array, id: Uint8Array): Promise<Buffer> {
   const hex = Buffer.from(id).toString('hex');
   const { codec, body } = decrypt(keys.blockData, sealed, id, `block ${hex}`);
-  const plain = codec === CODEC_ZSTD ? await unzstdAsync(body) : body;
+  const plain = codec === CODEC_ZSTD ? await unzstdAsync(body, { maxOutputLength: MAX_PLAIN_BYTES }) : body;
   if (!blockId(keys.blockId, plain).equals(id)) throw new CorruptObjectError(`block ${hex}`, 'content does not hash to its id');
   return plain;
 }

@@ -1,8 +1,8 @@
 // Forget: remove one backup's manifest so that GC may later reclaim the blocks only it referenced.
 // Each manifest is a complete block map (a child copies its parent's ids; parentId is informational),
-// so forgetting a parent never breaks a child. Blocks are never deleted here: only GC deletes them,
-// after its grace period and never while a backup holds a lock (ADR 0013, 0073).
-import { acquireLock, liveLocks } from './locks.ts';
+// so forgetting a parent never breaks a child. Blocks are never deleted here: only GC deletes them, in two
+// phases (ADR 0015, 0073). Forget writes nothing but the deletion, so it still works on a full filesystem.
+import { liveLocks } from './locks.ts';
 import { NotFoundError } from './store.ts';
 import { checkDiskId, type Vault } from './vault.ts';
 
@@ -38,7 +38,7 @@ function createdAtMs(createdAt: string, backupId: string): number {
 }
 
 /**
- * Removes the manifest of diskId/backupId under a GC lock. Idempotent: a missing manifest is `absent`.
+ * Removes the manifest of diskId/backupId. Idempotent: a missing manifest is `absent`.
  * Refuses (`locked`) a manifest younger than the retention lock, and defers while a backup of the same
  * disk is in flight (it may have picked this manifest as its parent and not read it yet).
  */
@@ -49,10 +49,10 @@ export async function forgetBackup(v: Vault, diskId: string, backupId: string, o
   const key = v.manifestKey(diskId, backupId);
   const base = { diskId, backupId };
   if (!(await v.store.has(key))) return { ...base, outcome: 'absent', reason: `backup ${backupId} of disk ${diskId} is not in the vault: nothing to forget` };
-  // A GC-kind lock: a backup starting from now on waits for us; one already running is seen below.
-  const lock = await acquireLock(v.store, 'gc', `forget-${diskId}`);
-  try {
-    const busy = (await liveLocks(v.store, 'backup')).filter((l) => l.owner === diskId);
+  {
+    // A backup of this disk may have listed this manifest as its parent and not read it yet. Locks are judged
+    // on the store's clock and an unreadable one counts as live (ADR 0014).
+    const busy = await liveLocks(v.store, 'backup', undefined, diskId);
     if (busy.length > 0) return { ...base, outcome: 'deferred', reason: `a backup of disk ${diskId} is in flight: forgot nothing, try again when it ended` };
     let created: number;
     try {
@@ -73,7 +73,5 @@ export async function forgetBackup(v: Vault, diskId: string, backupId: string, o
     });
     await v.store.sync();
     return { ...base, outcome: 'forgotten', reason: `forgot backup ${backupId} of disk ${diskId}; its blocks go with the next GC after the grace period unless another backup references them` };
-  } finally {
-    await lock.release();
   }
 }

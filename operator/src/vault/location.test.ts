@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BackupVault } from '../api/backupvault.ts';
 import type { BackupVaultObject } from '../api/types.ts';
-import { vaultAccess } from '../backup/kube/vault-access.ts';
+import { vaultUrl } from '../backup/kube/vault-access.ts';
 import { s3Target } from '../vaults/probe.ts';
 import { s3Prefix, s3VaultUrl, storeFromUrl } from './location.ts';
 
@@ -30,7 +30,7 @@ test('R11: the pods (from the --vault URL) and the operator (probe, forget, GC) 
     const v = vault(prefix);
     const op = await s3Target(v, secrets, '');
     assert.ok(op.ok);
-    const url = vaultAccess(v).url;
+    const url = vaultUrl(v);
     assert.is(url, s3VaultUrl(v.spec.s3!));
     const pods = await storeFromUrl(url);
     assert.is(pods.location, `s3://bkt/${want} at https://s3.example`, `pods read ${url} as ${pods.location}`);

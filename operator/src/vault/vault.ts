@@ -118,6 +118,11 @@ export class Vault {
     return decodeManifest(this.keys.blockData, sealed, { name, backupId, diskId });
   }
 
+  /** Reads and authenticates one manifest by its object name (GC and verify walk names, not disk ids); NotFoundError when gone. */
+  async getManifestByName(name: string, backupId: string): Promise<Manifest> {
+    return decodeManifest(this.keys.blockData, await this.store.get(name), { name, backupId });
+  }
+
   /** Backup ids of one disk, oldest first (ids sort by creation time); lists only that disk's manifests. */
   async listBackups(diskId: string): Promise<string[]> {
     const prefix = manifestPrefix(this.keys.naming, (checkDiskId(diskId), diskId));

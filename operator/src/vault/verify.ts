@@ -1,5 +1,5 @@
 // Verify: every block a published manifest names is present, and with readData decrypts and hashes to its id.
-import { openBlock } from './codec.ts';
+import { openBlock, SEAL_OVERHEAD } from './codec.ts';
 import { idAt } from './manifest.ts';
 import { blockKey, idFromBlockKey, type Vault } from './vault.ts';
 
@@ -57,7 +57,7 @@ async function checkData(v: Vault, ids: string[], concurrency: number): Promise<
       const hex = ids[next++] as string;
       const id = Buffer.from(hex, 'hex');
       try {
-        await openBlock(v.keys, await v.store.get(blockKey(id)), id);
+        await openBlock(v.keys, await v.store.get(blockKey(id), v.config.blockSize + SEAL_OVERHEAD), id);
       } catch (err) {
         corrupt.push({ id: hex, error: (err as Error).message });
       }

@@ -8,13 +8,13 @@ const vault = {
   apiVersion: 'tresor.io/v1alpha1', kind: 'BackupVault', metadata: { name: 'onsite', namespace: 'ns', uid: 'u1' },
   spec: { filesystem: { persistentVolumeClaim: { claimName: 'nfs', subPath: 'tresor' } }, encryption: { keySecretRef: { name: 'k' } } },
 } as unknown as BackupVaultObject;
-const settings = { image: 'tresor:dev', nodeSelector: { node: 'a' } };
+const settings = { image: 'tresor:dev', nodeSelector: { node: 'a' }, filesystemVaults: [{ namespace: 'ns', pvc: true }] };
 
 test('the check pod runs tresor vault check with the transfer pods\' vault access, owned by the vault', () => {
   const p = checkPod(vault, settings, 1000);
   const c = p.spec!.containers[0]!;
   assert.equal(c.args, ['vault', 'check', '--vault', 'file:///var/lib/tresor/vault/tresor', '--key-file', '/etc/tresor/key/vault.key', '--json']);
-  assert.equal(p.spec!.volumes!.map((v) => v.persistentVolumeClaim?.claimName ?? v.secret?.secretName), ['k', 'nfs']);
+  assert.equal(p.spec!.volumes!.filter((v) => !v.emptyDir).map((v) => v.persistentVolumeClaim?.claimName ?? v.secret?.secretName), ['k', 'nfs']);
   assert.equal(p.metadata!.ownerReferences![0]!.uid, 'u1');
   assert.equal(p.metadata!.labels!['tresor.io/role'], 'vault-check');
   assert.equal(p.spec!.nodeSelector, { node: 'a' });

@@ -8,7 +8,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, Kinds, Labels, MANAGED_BY, Reasons } from '../api/constants.ts';
 import type { BackupVaultObject } from '../api/types.ts';
 import type { PodSettings } from '../backup/kube/specs.ts';
-import { KEY_FILE, vaultAccess } from '../backup/kube/vault-access.ts';
+import { DEFAULT_POD_RESOURCES, hardenPodSpec } from '../backup/kube/hardening.ts';
+import { KEY_FILE, vaultAccess, vaultUrl } from '../backup/kube/vault-access.ts';
 import { childName } from '../backup/names.ts';
 import { backendUrl, type VaultCheck } from './probe.ts';
 
@@ -48,6 +49,8 @@ export interface VaultPodRun {
   readonly container: string;
   readonly command: string[];
   readonly args?: string[];
+  /** True for pods that read much data (maintenance: GC, forget): the data pods' resources. */
+  readonly data?: boolean;
 }
 
 /**
@@ -55,7 +58,9 @@ export interface VaultPodRun {
  * it, owned by the vault, named uniquely per run so a new run never waits for an old pod to go.
  */
 export function vaultPod(vault: BackupVaultObject, settings: PodSettings, run: VaultPodRun, nowMs: number): V1Pod {
-  const access = vaultAccess(vault);
+  const access = vaultAccess(vault, settings.filesystemVaults ?? []);
+  const vaultSa = settings.vaultServiceAccount ?? settings.transferServiceAccount;
+  const resources = settings.resources ?? DEFAULT_POD_RESOURCES;
   const name = vault.metadata.name!;
   return {
     apiVersion: 'v1',
@@ -66,8 +71,10 @@ export function vaultPod(vault: BackupVaultObject, settings: PodSettings, run: V
       labels: { [Labels.ManagedBy]: MANAGED_BY, [Labels.Vault]: name, [Labels.Role]: run.role },
       ownerReferences: [{ apiVersion: API_VERSION, kind: Kinds.BackupVault, name, uid: vault.metadata.uid ?? '', controller: true }],
     },
-    spec: {
+    // No token: these pods never call the API; their own account, not the namespace's default (ADR 0092).
+    spec: hardenPodSpec({
       restartPolicy: 'Never',
+      ...(vaultSa ? { serviceAccountName: vaultSa } : {}),
       ...(settings.nodeSelector ? { nodeSelector: { ...settings.nodeSelector } } : {}),
       volumes: access.volumes,
       containers: [{
@@ -79,7 +86,7 @@ export function vaultPod(vault: BackupVaultObject, settings: PodSettings, run: V
         terminationMessagePolicy: 'FallbackToLogsOnError',
         volumeMounts: access.mounts,
       }],
-    },
+    }, { resources: (run.data ? resources.data : resources.small), token: false }),
   };
 }
 
@@ -88,7 +95,7 @@ export function checkPod(vault: BackupVaultObject, settings: PodSettings, nowMs:
   return vaultPod(vault, settings, {
     role: CHECK_ROLE, nameTag: 'check', container: 'check',
     command: ['sh', '-c', 'exec tresor "$@" > /dev/termination-log', 'tresor'],
-    args: ['vault', 'check', '--vault', vaultAccess(vault).url, '--key-file', KEY_FILE, '--json'],
+    args: ['vault', 'check', '--vault', vaultUrl(vault), '--key-file', KEY_FILE, '--json'],
   }, nowMs);
 }
 

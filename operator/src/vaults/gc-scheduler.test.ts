@@ -5,7 +5,7 @@ import type { GcReport } from '../vault/gc.ts';
 import { VaultGcScheduler } from './gc-scheduler.ts';
 
 const vault = { metadata: { name: 'v', namespace: 'ns' }, spec: {} } as unknown as BackupVaultObject;
-const report = (deferred: boolean): GcReport => ({ deferred, reason: deferred ? '1 backup(s) in flight' : 'done', manifests: 1, blocksReferenced: 1, blocksSeen: 3, blocksDeleted: deferred ? 0 : 2, bytesDeleted: deferred ? 0 : 100, keptForGrace: 0 });
+const report = (deferred: boolean): GcReport => ({ deferred, reason: deferred ? 'another GC pass is running' : 'done', manifests: 1, blocksReferenced: 1, blocksSeen: 3, blocksDeleted: deferred ? 0 : 2, bytesDeleted: deferred ? 0 : 100, keptForGrace: 0, blocksCondemned: 0, blocksRescued: 0, shards: 1, tempFilesRemoved: 0 });
 
 /** Awaits p with the event loop held open: the scheduler's timers are unref'd by design. */
 async function alive<T>(p: Promise<T>): Promise<T> {
@@ -37,12 +37,12 @@ function harness(results: Array<GcReport | Error>, exists = true): { s: VaultGcS
   return { s, calls, events, ended };
 }
 
-test('a deferred GC (backup in flight) is retried, and the pass that runs reports what it deleted', async () => {
+test('a deferred GC (another pass running) is retried, and the pass that runs reports what it deleted', async () => {
   const h = harness([report(true), report(false)]);
   h.s.request(vault);
   await alive(h.ended);
   assert.equal(h.calls, ['v', 'v']);
-  assert.equal(h.events, ['Normal VaultGarbageCollected GC deleted 2 of 3 blocks (100 bytes) no recovery point references; 0 kept for the grace period']);
+  assert.equal(h.events, ['Normal VaultGarbageCollected GC deleted 2 of 3 blocks (100 bytes) no recovery point references; 0 newly condemned, 0 kept for the grace period']);
 });
 
 test('a failing GC is a Warning on the vault and is retried', async () => {
@@ -51,6 +51,29 @@ test('a failing GC is a Warning on the vault and is retried', async () => {
   await alive(h.ended);
   assert.is(h.calls.length, 2);
   assert.match(h.events[0]!, /^Warning VaultGarbageCollected GC failed: cannot reach vault/);
+});
+
+test('a pass that condemned blocks is followed by another one after the margin, which deletes them', async () => {
+  const condemning = { ...report(false), blocksDeleted: 0, bytesDeleted: 0, blocksCondemned: 5 };
+  const calls: number[] = [];
+  const started = Date.now();
+  let end: () => void = () => {};
+  const ended = new Promise<void>((r) => (end = r));
+  const s = new VaultGcScheduler({
+    vault: () => vault,
+    gc: async () => {
+      calls.push(Date.now() - started);
+      if (calls.length === 2) setImmediate(end);
+      return calls.length === 1 ? condemning : report(false);
+    },
+    events: { normal: async () => undefined, warning: async () => undefined },
+    delayMs: 1,
+    followUpMs: 200,
+  });
+  s.request(vault);
+  await alive(ended);
+  assert.is(calls.length, 2);
+  assert.ok((calls[1] as number) - (calls[0] as number) >= 190, `the follow-up ran ${(calls[1] as number) - (calls[0] as number)} ms after, not after the margin`);
 });
 
 test('after stop, requests run nothing', async () => {

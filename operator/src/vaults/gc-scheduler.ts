@@ -17,7 +17,9 @@ export interface GcSchedulerDeps {
   readonly events: { normal(o: BackupVaultObject, reason: string, message: string): Promise<void>; warning(o: BackupVaultObject, reason: string, message: string): Promise<void> };
   /** Wait this long after the last request before collecting (batches a retention pass). */
   readonly delayMs: number;
-  /** Attempts of a pass that failed or deferred (a backup in flight) before waiting for the next request. */
+  /** When a pass condemned blocks, run the next one this long after it (GC's margin plus the delay). */
+  readonly followUpMs?: number;
+  /** Attempts of a pass that failed or deferred (another pass running) before waiting for the next request. */
   readonly attempts?: number;
   readonly log?: Logger;
 }
@@ -37,11 +39,11 @@ export class VaultGcScheduler implements ManagedController {
   }
 
   /** Asks for a GC of this vault after the delay (a later request pushes it back). */
-  request(vault: BackupVaultObject, attempt = 1): void {
+  request(vault: BackupVaultObject, attempt = 1, delayMs = this.deps.delayMs): void {
     if (this.stopped) return;
     const key = `${vault.metadata.namespace ?? ''}/${vault.metadata.name}`;
     clearTimeout(this.timers.get(key));
-    const t = setTimeout(() => void this.fire(key, attempt), this.deps.delayMs);
+    const t = setTimeout(() => void this.fire(key, attempt), delayMs);
     t.unref();
     this.timers.set(key, t);
   }
@@ -68,8 +70,10 @@ export class VaultGcScheduler implements ManagedController {
     try {
       const r = await this.deps.gc(vault);
       if (r.deferred) return this.retry(vault, attempt, `GC deferred: ${r.reason}`);
-      this.log.info('vault gc done', { vault: key, blocksDeleted: r.blocksDeleted, bytesDeleted: r.bytesDeleted });
-      await this.deps.events.normal(vault, EventReasons.VaultGarbageCollected, `GC deleted ${r.blocksDeleted} of ${r.blocksSeen} blocks (${r.bytesDeleted} bytes) no recovery point references; ${r.keptForGrace} kept for the grace period`);
+      this.log.info('vault gc done', { vault: key, blocksDeleted: r.blocksDeleted, bytesDeleted: r.bytesDeleted, blocksCondemned: r.blocksCondemned });
+      await this.deps.events.normal(vault, EventReasons.VaultGarbageCollected, `GC deleted ${r.blocksDeleted} of ${r.blocksSeen} blocks (${r.bytesDeleted} bytes) no recovery point references; ${r.blocksCondemned} newly condemned, ${r.keptForGrace} kept for the grace period`);
+      // Two-phase GC (ADR 0015): what this pass condemned or kept for the grace is deleted by a later pass.
+      if (r.blocksCondemned > 0) this.request(vault, 1, this.deps.followUpMs ?? this.deps.delayMs);
     } catch (err) {
       this.log.warn('vault gc failed', { vault: key, error: err });
       await this.deps.events.warning(vault, EventReasons.VaultGarbageCollected, `GC failed: ${(err as Error).message}`);

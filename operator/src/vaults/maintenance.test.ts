@@ -23,15 +23,15 @@ function pods(exitCode: number, message: string): { api: CheckPodApi; made: V1Po
   return { api, made, removed };
 }
 
-const deps = (api: CheckPodApi): MaintenanceDeps => ({ secrets: { read: async () => undefined }, pods: { api, settings: { image: 'tresor:test' } }, pollMs: 1 });
+const deps = (api: CheckPodApi): MaintenanceDeps => ({ secrets: { read: async () => undefined }, pods: { api, settings: { image: 'tresor:test', filesystemVaults: [{ namespace: 'ns', path: '/srv/vault' }] } }, pollMs: 1 });
 const disks = [{ diskId: 'ns.uid.root', backupId: '20261127T010000000Z-aaaaaa' }, { diskId: 'ns.uid.data', backupId: '20261127T010000000Z-bbbbbb' }];
 
 test('the maintenance pod runs one forget per disk with the lock days, mounts the vault and is owned by it', () => {
   const runs = disks.map((d) => ['vault', 'forget', '--disk-id', d.diskId, '--backup', d.backupId, '--retention-lock-days', '7']);
-  const pod = maintenancePod(fsVault, runs, { image: 'tresor:test' }, 1000);
+  const pod = maintenancePod(fsVault, runs, { image: 'tresor:test', filesystemVaults: [{ namespace: 'ns', path: '/srv/vault' }] }, 1000);
   const script = pod.spec!.containers[0]!.command![2]!;
   assert.is(script.split('\n').filter((l) => l.startsWith('tresor vault forget')).length, 2);
-  assert.match(script, /--disk-id ns\.uid\.root --backup 20261127T010000000Z-aaaaaa --retention-lock-days 7 --vault file:\/\/\/srv\/vault --key-file \/etc\/tresor\/key\/vault\.key --json >> \/dev\/termination-log 2>&1 \|\| rc=\$\?/);
+  assert.match(script, /--disk-id ns\.uid\.root --backup 20261127T010000000Z-aaaaaa --retention-lock-days 7 --vault file:\/\/\/var\/lib\/tresor\/vault --key-file \/etc\/tresor\/key\/vault\.key --json >> \/dev\/termination-log 2>&1 \|\| rc=\$\?/);
   assert.ok(script.endsWith('exit $rc'));
   assert.equal(pod.metadata?.ownerReferences?.[0]?.name, 'local');
   assert.equal(pod.metadata?.labels?.['tresor.io/role'], 'vault-maintenance');
@@ -54,7 +54,7 @@ test('a pod that could not forget every disk is an error with its words; so is a
     (err: Error) => assert.match(err.message, /failed \(pod exit 1\).*cannot read key file/s),
   );
   const g = pods(1, 'tresor vault gc: error: vault lists no manifests');
-  await gcInVault(fsVault, 0, deps(g.api)).then(
+  await gcInVault(fsVault, { graceMs: 0, marginMs: 3_600_000 }, deps(g.api)).then(
     () => assert.unreachable('a failed gc was taken for success'),
     (err: Error) => assert.match(err.message, /lists no manifests/),
   );

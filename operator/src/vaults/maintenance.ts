@@ -6,7 +6,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import type { BackupVaultObject } from '../api/types.ts';
 import type { PodSettings } from '../backup/kube/specs.ts';
-import { KEY_FILE, vaultAccess } from '../backup/kube/vault-access.ts';
+import { KEY_FILE, vaultUrl } from '../backup/kube/vault-access.ts';
 import type { ForgetReport } from '../vault/forget.ts';
 import type { GcReport } from '../vault/gc.ts';
 import { Vault } from '../vault/vault.ts';
@@ -51,10 +51,10 @@ async function openS3(vault: BackupVaultObject, secrets: SecretReader): Promise<
 
 /** The maintenance pod of one vault running `tresor` once per argument list, JSON lines in its termination message. */
 export function maintenancePod(vault: BackupVaultObject, runs: readonly string[][], settings: PodSettings, nowMs: number): V1Pod {
-  const common = ['--vault', vaultAccess(vault).url, '--key-file', KEY_FILE, '--json'];
+  const common = ['--vault', vaultUrl(vault), '--key-file', KEY_FILE, '--json'];
   // One shell line per run; stderr goes to the termination log too, so an error is reported with its words.
   const script = ['rc=0', ...runs.map((r) => `tresor ${[...r, ...common].map(shellQuote).join(' ')} >> /dev/termination-log 2>&1 || rc=$?`), 'exit $rc'].join('\n');
-  return vaultPod(vault, settings, { role: MAINTENANCE_ROLE, nameTag: 'maint', container: 'maintenance', command: ['sh', '-c', script] }, nowMs);
+  return vaultPod(vault, settings, { role: MAINTENANCE_ROLE, nameTag: 'maint', container: 'maintenance', command: ['sh', '-c', script], data: true }, nowMs);
 }
 
 function shellQuote(s: string): string {
@@ -112,14 +112,20 @@ export async function forgetInVault(vault: BackupVaultObject, disks: readonly Di
   return reports;
 }
 
-/** Runs one GC pass on the vault (grace period as given); throws when the vault cannot be opened. */
-export async function gcInVault(vault: BackupVaultObject, graceMs: number, deps: MaintenanceDeps): Promise<GcReport> {
+/**
+ * Runs one GC pass on the vault (grace and margin as given; a margin under GC's minimum is the operator's
+ * explicit choice, e.g. in tests, and passes --force); throws when the vault cannot be opened.
+ */
+export async function gcInVault(vault: BackupVaultObject, o: { graceMs: number; marginMs: number }, deps: MaintenanceDeps): Promise<GcReport> {
+  const { MIN_MARGIN_MS } = await import('../vault/gc.ts');
+  const force = o.marginMs < MIN_MARGIN_MS;
   if (vault.spec.s3) {
     const v = await openS3(vault, deps.secrets);
     const { gcVault } = await import('../vault/gc.ts');
-    return gcVault(v, { graceMs });
+    return gcVault(v, { graceMs: o.graceMs, marginMs: o.marginMs, force });
   }
-  const r = await runPod(vault, [['vault', 'gc', '--grace', `${Math.max(0, Math.round(graceMs))}ms`]], deps);
+  const ms = (x: number): string => `${Math.max(0, Math.round(x))}ms`;
+  const r = await runPod(vault, [['vault', 'gc', '--grace', ms(o.graceMs), '--margin', ms(o.marginMs), ...(force ? ['--force'] : [])]], deps);
   const report = r.reports.find((x): x is GcReport => typeof (x as GcReport).deferred === 'boolean');
   if (!report || r.exitCode !== 0) throw new Error(`gc of ${backendUrl(vault)} failed (pod exit ${r.exitCode}): ${r.text.trim().slice(-800) || 'no output'}`);
   return report;

@@ -102,9 +102,10 @@ test('a key printed in the docs, or an all-one-byte key, is KeyInvalid', async (
 test('a filesystem vault: the key Secret is checked, the data is NotVerified but Ready', async () => {
   const fs = vault({ s3: undefined, filesystem: { persistentVolumeClaim: { claimName: 'data', subPath: 'v' } } } as Partial<BackupVaultObject['spec']>);
   delete (fs.spec as { s3?: unknown }).s3;
-  const ok = await checkVault(fs, { secrets: secretsOf(good), readConfig: reads(new Error('must not be called')) });
+  const filesystemVaults = [{ namespace: 'ns', pvc: true }];
+  const ok = await checkVault(fs, { secrets: secretsOf(good), readConfig: reads(new Error('must not be called')), filesystemVaults });
   assert.equal([ok.status, ok.reason, ok.backend], ['True', 'NotVerified', 'pvc://data/v']);
-  const missing = await checkVault(fs, { secrets: secretsOf({}), readConfig: reads(config(KEY)) });
+  const missing = await checkVault(fs, { secrets: secretsOf({}), readConfig: reads(config(KEY)), filesystemVaults });
   assert.equal([missing.status, missing.reason], ['False', 'KeySecretMissing']);
 });
 

@@ -9,6 +9,7 @@ import type { BackupVaultObject } from '../api/types.ts';
 import { parseConfig, unlockConfig, type VaultConfig, VaultConfigError } from '../vault/config.ts';
 import { parseKeyBytes, weakKeyReason } from '../vault/keys.ts';
 import { s3Prefix } from '../vault/location.ts';
+import { endpointRefusal, filesystemVaultRefusal, type FilesystemVaultAllowList } from './trust.ts';
 
 /** What one check found: the Ready condition's status, reason and message, and what status may record. */
 export interface VaultCheck {
@@ -40,7 +41,7 @@ export interface S3Target {
 }
 
 /** Why reading the config object failed, as the S3 reader classifies it. */
-export type ReadFailure = 'NoSuchBucket' | 'NoSuchKey' | 'AccessDenied' | 'Unreachable';
+export type ReadFailure = 'NoSuchBucket' | 'NoSuchKey' | 'AccessDenied' | 'Unreachable' | 'Invalid';
 
 /** Thrown by a ConfigReader with a classified failure and the server's words. */
 export class ConfigReadError extends Error {
@@ -61,6 +62,10 @@ export interface ProbeDeps {
   readonly readConfig: ConfigReader;
   /** Checks a filesystem vault's data (a check pod); without it such a vault is Ready/NotVerified. */
   readonly checkFilesystem?: (vault: BackupVaultObject, signal?: AbortSignal) => Promise<VaultCheck>;
+  /** Filesystem vaults granted to namespaces (ADR 0090); absent or empty: none. */
+  readonly filesystemVaults?: FilesystemVaultAllowList;
+  /** S3 endpoint origins the operator may call; absent or empty: any. */
+  readonly s3Endpoints?: readonly string[];
 }
 
 type Result = { ok: true; key: Buffer } | { ok: false; check: VaultCheck };
@@ -146,6 +151,8 @@ function readFailure(err: unknown, target: S3Target, backend: string): VaultChec
   switch (err.failure) {
     case 'NoSuchBucket':
       return fail(Reasons.BucketNotFound, `bucket ${target.bucket} does not exist${where}: create it, or fix spec.s3.bucket (${detail})`, backend);
+    case 'Invalid':
+      return fail(Reasons.VaultUninitialized, `${backend}config${where} is not a Tresor vault config (${detail}): point spec.s3.prefix at a vault made by 'tresor vault init'`, backend, true);
     case 'NoSuchKey':
       return fail(Reasons.VaultUninitialized, `no vault at ${backend}${where}: initialise it with 'tresor vault init' and the key in spec.encryption.keySecretRef, or fix spec.s3.bucket/prefix`, backend);
     case 'AccessDenied':
@@ -184,6 +191,9 @@ function judgeConfig(raw: Buffer, key: Buffer, backend: string): VaultCheck {
 /** Checks one vault: Secrets first (cheap, most common mistakes), then the config object and the key. */
 export async function checkVault(v: BackupVaultObject, deps: ProbeDeps, signal?: AbortSignal): Promise<VaultCheck> {
   const backend = backendUrl(v);
+  // Before any Secret is read or pod made: a vault this namespace may not use is never touched (ADR 0090).
+  const refusal = filesystemVaultRefusal(v, deps.filesystemVaults ?? []);
+  if (refusal) return fail(Reasons.VaultNotAllowed, refusal, backend);
   const key = await readKey(v, deps.secrets, backend);
   if (!key.ok) return key.check;
   if (!v.spec.s3) {
@@ -193,6 +203,9 @@ export async function checkVault(v: BackupVaultObject, deps: ProbeDeps, signal?:
       message: 'the key Secret is valid; a filesystem vault is mounted only by transfer pods, so the operator cannot open it: the first backup opens it and fails with the reason if it is unusable',
     };
   }
+  // Before the Secrets are read: credentials are never sent to an endpoint the admin did not allow.
+  const denied = endpointRefusal(v.spec.s3.endpoint, deps.s3Endpoints ?? []);
+  if (denied) return fail(Reasons.EndpointNotAllowed, denied, backend);
   const target = await s3Target(v, deps.secrets, backend);
   if (!target.ok) return target.check;
   let raw: Buffer;

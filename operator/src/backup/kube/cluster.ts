@@ -14,7 +14,7 @@ import type { BackupCluster, JobObservation, JobRef, JobStatusUpdate, RecoveryPo
 import { createOrAdopt, deleteIgnoringNotFound, NameConflictError, readOrUndefined, retrying, waitForPodEnd } from './client.ts';
 import { jobObject, writeJobStatus } from './job-status.ts';
 import { JobReader, jobSettings, observeJob } from './observe.ts';
-import { recoveryPointObject, recoveryPointStatus } from './recovery-point.ts';
+import { isSameRecoveryPoint, recoveryPointObject, recoveryPointStatus } from './recovery-point.ts';
 import { parseFreezeReport, parseTransferReport } from './results.ts';
 import { jobSelector, snapshotPod, sourcePvc, transferPod, vaultDiskId, type PodSettings } from './specs.ts';
 import { kubeProgressRelay } from './transfer-progress.ts';
@@ -108,7 +108,7 @@ export class KubeBackupCluster implements BackupCluster {
     const settings = jobSettings(ctx);
     const body = transferPod({
       job, vmName, disk, attempt, diskId: vaultDiskId(job.namespace, vm.metadata?.uid ?? '', disk.name), forceFull: settings.forceFull,
-      vault: vaultAccess(ctx.vault), ...(ctx.policy?.spec.transfer?.bandwidthLimit ? { bandwidthLimit: ctx.policy.spec.transfer.bandwidthLimit } : {}),
+      vault: vaultAccess(ctx.vault, this.opts.pods.filesystemVaults ?? []), ...(ctx.policy?.spec.transfer?.bandwidthLimit ? { bandwidthLimit: ctx.policy.spec.transfer.bandwidthLimit } : {}),
     }, this.opts.pods);
     const name = body.metadata!.name!;
     const { adopted } = await this.adopt(job, () => createOrAdopt<V1Pod>({
@@ -172,7 +172,7 @@ export class KubeBackupCluster implements BackupCluster {
       kind: 'RecoveryPoint', name, job,
       read: () => this.custom.getNamespacedCustomObject({ ...rp, name }) as Promise<RecoveryPointObject>,
       create: () => this.custom.createNamespacedCustomObject({ ...rp, body }) as Promise<RecoveryPointObject>,
-      isOurs: (o) => o.spec?.sourceBackup === job.name && o.metadata.labels?.['tresor.io/backup'] === job.name,
+      isOurs: (o) => isSameRecoveryPoint(o, body),
     }));
     const { condition, ...fields } = recoveryPointStatus(record);
     await writeStatus<Record<string, unknown>>({

@@ -38,7 +38,7 @@ test('quantities parse to bytes', () => {
 });
 
 test('vault access: S3 URL with endpoint/region, credentials from the Secret, key as a file', () => {
-  const a = vaultAccess(s3Vault);
+  const a = vaultAccess(s3Vault, []);
   assert.is(a.url, 's3://bkt/team/a?endpoint=http%3A%2F%2F127.0.0.1%3A9000&region=eu-1');
   assert.ok(a.env.some((e) => e.name === 'AWS_ACCESS_KEY_ID' && e.valueFrom?.secretKeyRef?.name === 'creds'));
   assert.ok(a.env.every((e) => e.value === undefined || e.name === 'AWS_REGION'), 'no secret values in the pod spec');
@@ -48,7 +48,7 @@ test('vault access: S3 URL with endpoint/region, credentials from the Secret, ke
 
 test('transfer pod: owned, labelled, reads the block device, parent auto unless forceFull', () => {
   const disk = { name: 'data', pvcName: 'web-data', volumeMode: 'Block' as const, sizeBytes: 1 << 20 };
-  const pod = transferPod({ job, vmName: 'web', disk, attempt: 1, diskId: vaultDiskId('ns', 'vm-uid', 'data'), forceFull: false, vault: vaultAccess(s3Vault) }, { image: 'tresor:dev' });
+  const pod = transferPod({ job, vmName: 'web', disk, attempt: 1, diskId: vaultDiskId('ns', 'vm-uid', 'data'), forceFull: false, vault: vaultAccess(s3Vault, []) }, { image: 'tresor:dev' });
   assert.is(pod.metadata?.name, 'nightly-web-1-data-xfer-1');
   assert.ok(ownedBy(pod, job));
   const args = pod.spec!.containers[0]!.args!;
@@ -56,7 +56,7 @@ test('transfer pod: owned, labelled, reads the block device, parent auto unless 
   assert.ok(args.includes(KEY_FILE));
   assert.is(pod.spec!.containers[0]!.volumeDevices?.[0]?.devicePath, '/dev/tresor-source');
   assert.is(pod.spec!.volumes![0]!.persistentVolumeClaim?.claimName, 'nightly-web-1-data-src');
-  const full = transferPod({ job, vmName: 'web', disk: { ...disk, volumeMode: 'Filesystem' }, attempt: 0, diskId: 'd', forceFull: true, vault: vaultAccess(s3Vault) }, { image: 'tresor:dev' });
+  const full = transferPod({ job, vmName: 'web', disk: { ...disk, volumeMode: 'Filesystem' }, attempt: 0, diskId: 'd', forceFull: true, vault: vaultAccess(s3Vault, []) }, { image: 'tresor:dev' });
   const fargs = full.spec!.containers[0]!.args!;
   assert.is(fargs[fargs.indexOf('--parent') + 1], 'none');
   assert.ok(fargs.includes('/var/lib/tresor/source/disk.img'));
@@ -64,7 +64,7 @@ test('transfer pod: owned, labelled, reads the block device, parent auto unless 
 
 test('transfer pod: reports progress in an Event under the transfer ServiceAccount, knowing its own name from the downward API', () => {
   const disk = { name: 'data', pvcName: 'web-data', volumeMode: 'Block' as const, sizeBytes: 1 << 20 };
-  const input = { job, vmName: 'web', disk, attempt: 0, diskId: 'd', forceFull: false, vault: vaultAccess(s3Vault) };
+  const input = { job, vmName: 'web', disk, attempt: 0, diskId: 'd', forceFull: false, vault: vaultAccess(s3Vault, []) };
   const pod = transferPod(input, { image: 'tresor:dev', transferServiceAccount: 'tresor-transfer' });
   assert.is(pod.spec!.serviceAccountName, 'tresor-transfer');
   const c = pod.spec!.containers[0]!;
@@ -76,7 +76,7 @@ test('transfer pod: reports progress in an Event under the transfer ServiceAccou
 });
 
 test('transfer pod: the policy\'s bandwidth quantity reaches the mover as bytes per second', () => {
-  const input = { job, vmName: 'web', disk: { name: 'root', pvcName: 'web-root', volumeMode: 'Block' as const, sizeBytes: 1 }, attempt: 0, diskId: 'd', forceFull: false, vault: vaultAccess(s3Vault) };
+  const input = { job, vmName: 'web', disk: { name: 'root', pvcName: 'web-root', volumeMode: 'Block' as const, sizeBytes: 1 }, attempt: 0, diskId: 'd', forceFull: false, vault: vaultAccess(s3Vault, []) };
   const args = (bandwidthLimit: string): string[] => transferPod({ ...input, bandwidthLimit }, { image: 'tresor:dev' }).spec!.containers[0]!.args!;
   const after = (a: string[]): string | undefined => a[a.indexOf('--bandwidth') + 1];
   assert.is(after(args('2M')), '2000000');

@@ -70,6 +70,20 @@ export function recoveryPointObject(input: RecoveryPointInput): RecoveryPointObj
   };
 }
 
+/**
+ * True when `existing` is the point this job would write (an earlier attempt of the same step): ours by
+ * label, same job, VM, vault and, disk by disk, the same vault disk and manifest. The manifest ids are
+ * only known once the transfers ended, so a point planted in advance never matches (review H4); the VM
+ * spec and capture time are not compared, since a retry may read them anew.
+ */
+export function isSameRecoveryPoint(existing: RecoveryPointObject, want: RecoveryPointObject): boolean {
+  const a = existing.spec;
+  const b = want.spec;
+  const disks = (s: RecoveryPointSpec | undefined): string => JSON.stringify((s?.disks ?? []).map((d) => [d.name, d.vaultDiskId, d.manifestId]));
+  return existing.metadata.labels?.[Labels.ManagedBy] === MANAGED_BY && existing.metadata.labels?.[Labels.Backup] === want.metadata.labels?.[Labels.Backup]
+    && a?.sourceBackup === b.sourceBackup && a?.vmName === b.vmName && a?.vmUID === b.vmUID && a?.vaultRef?.name === b.vaultRef.name && disks(a) === disks(b);
+}
+
 /** The first status of a recovery point: available from the vault, and from kept snapshots if any. */
 export function recoveryPointStatus(record: RecoveryPointRecord): Pick<RecoveryPointStatus, 'tier' | 'snapshots'> & { condition: { type: string; status: 'True'; reason: string; message: string } } {
   const kept = record.keepSnapshots ? record.disks.filter((d) => d.snapshotName !== undefined) : [];

@@ -6,6 +6,8 @@ import { API_VERSION, Kinds, Labels, MANAGED_BY } from '../../api/constants.ts';
 import { quantityToBytes } from '../../api/quantity.ts';
 import { jobChildNames } from '../names.ts';
 import type { JobRef, VmDisk } from '../ports.ts';
+import type { FilesystemVaultAllowList } from '../../vaults/trust.ts';
+import { DEFAULT_POD_RESOURCES, hardenPodSpec, type PodResources } from './hardening.ts';
 import { KEY_FILE, type VaultAccess } from './vault-access.ts';
 
 /** How the operator runs its pods (from its configuration). */
@@ -17,6 +19,12 @@ export interface PodSettings {
   /** ServiceAccount of the transfer pods: it may create and patch Events, to report progress (ADR 0052). */
   readonly transferServiceAccount?: string;
   readonly nodeSelector?: Readonly<Record<string, string>>;
+  /** ServiceAccount of the vault check and maintenance pods (no token is mounted; ADR 0092); default: the transfer one. */
+  readonly vaultServiceAccount?: string;
+  /** Requests and limits of the pods; default DEFAULT_POD_RESOURCES. */
+  readonly resources?: PodResources;
+  /** Filesystem vaults granted to namespaces (ADR 0090); absent or empty: object-storage vaults only. */
+  readonly filesystemVaults?: FilesystemVaultAllowList;
 }
 
 /** Tresor's role label values on the children of a job. */
@@ -51,6 +59,15 @@ export function vaultDiskId(namespace: string, vmUid: string, disk: string): str
   return `${namespace}.${vmUid}.${disk}`.replace(/[^A-Za-z0-9._-]/g, '-');
 }
 
+/**
+ * The disks of a recovery point whose vault disk id is not the one the operator derives from the point's
+ * own namespace, VM UID and disk name: data of another namespace or VM, which restore and forget refuse
+ * (a forged or copied point must not reach another tenant's disks in a shared repository; review H4).
+ */
+export function foreignDisks(namespace: string, vmUid: string | undefined, disks: ReadonlyArray<{ readonly name: string; readonly vaultDiskId: string }>): string[] {
+  return disks.filter((d) => d.vaultDiskId !== vaultDiskId(namespace, vmUid ?? '', d.name)).map((d) => d.name);
+}
+
 /** What the snapshot pod is told to do. */
 export interface SnapshotPodInput {
   readonly job: JobRef;
@@ -78,12 +95,12 @@ export function snapshotPod(input: SnapshotPodInput, settings: PodSettings): V1P
       name: jobChildNames(job.name).snapshotPod, namespace: job.namespace,
       labels: jobLabels(job, input.vmName, { [Labels.Role]: Roles.snapshot }), ownerReferences: [ownerRef(job)],
     },
-    spec: {
+    spec: hardenPodSpec({
       restartPolicy: 'Never',
       ...(settings.snapshotServiceAccount ? { serviceAccountName: settings.snapshotServiceAccount } : {}),
       ...(settings.nodeSelector ? { nodeSelector: { ...settings.nodeSelector } } : {}),
       containers: [{ name: 'snapshot', image: settings.image, command: ['tresor'], args, terminationMessagePolicy: 'FallbackToLogsOnError' }],
-    },
+    }, { resources: (settings.resources ?? DEFAULT_POD_RESOURCES).small, token: true }),
   };
 }
 
@@ -150,7 +167,7 @@ export function transferPod(input: TransferPodInput, settings: PodSettings): V1P
       labels: jobLabels(job, input.vmName, { [Labels.Role]: Roles.transfer, [Labels.Disk]: disk.name }),
       ownerReferences: [ownerRef(job)],
     },
-    spec: {
+    spec: hardenPodSpec({
       restartPolicy: 'Never',
       ...(settings.transferServiceAccount ? { serviceAccountName: settings.transferServiceAccount } : {}),
       ...(settings.nodeSelector ? { nodeSelector: { ...settings.nodeSelector } } : {}),
@@ -166,6 +183,6 @@ export function transferPod(input: TransferPodInput, settings: PodSettings): V1P
         volumeMounts: [...input.vault.mounts, ...(block ? [] : [{ name: 'source', mountPath: SOURCE_DIR, readOnly: true }])],
         ...(block ? { volumeDevices: [{ name: 'source', devicePath: SOURCE_DEVICE }] } : {}),
       }],
-    },
+    }, { resources: (settings.resources ?? DEFAULT_POD_RESOURCES).data, token: true }),
   };
 }

@@ -1,14 +1,20 @@
 // How a pod reaches a BackupVault: the `--vault` URL the data mover understands, the key Secret mounted
 // as a file, and the S3 credentials as environment variables straight from their Secret (the operator
-// never copies secret values into pod specs).
+// never copies secret values into pod specs). A filesystem vault is mounted only when the operator's
+// allow-list grants it to the vault's namespace (ADR 0090), always at one fixed mount point, and a host
+// path only as an existing directory (hostPath type Directory: a pod never creates host directories).
 import type { V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { Reasons } from '../../api/constants.ts';
 import type { BackupVaultObject } from '../../api/types.ts';
 import { s3VaultUrl } from '../../vault/location.ts';
+import { TerminalError } from '../../runtime/errors.ts';
+import { filesystemVaultRefusal, type FilesystemVaultAllowList } from '../../vaults/trust.ts';
 
 /** Where the key file appears inside transfer and restore pods. */
 export const KEY_FILE = '/etc/tresor/key/vault.key';
 const KEY_DIR = '/etc/tresor/key';
-const FS_VAULT_MOUNT = '/var/lib/tresor/vault';
+/** Where a filesystem vault (host path or PVC) appears inside pods, whatever its path on the host. */
+export const FS_VAULT_MOUNT = '/var/lib/tresor/vault';
 
 /** The parts of a pod spec that give it access to one vault. */
 export interface VaultAccess {
@@ -36,8 +42,21 @@ function s3Access(s3: NonNullable<BackupVaultObject['spec']['s3']>): Pick<VaultA
   };
 }
 
-/** The URL, environment, volumes and mounts that let a pod open `vault` with its key. */
-export function vaultAccess(vault: BackupVaultObject): VaultAccess {
+/** The `--vault` URL pods open `vault` by (no access check: the URL alone grants nothing). */
+export function vaultUrl(vault: BackupVaultObject): string {
+  const spec = vault.spec;
+  if (spec.s3) return s3Access(spec.s3).url;
+  const sub = (spec.filesystem?.persistentVolumeClaim?.subPath ?? '').replace(/^\/+|\/+$/g, '');
+  return `file://${FS_VAULT_MOUNT}${sub ? `/${sub}` : ''}`;
+}
+
+/**
+ * The URL, environment, volumes and mounts that let a pod open `vault` with its key; a filesystem
+ * vault the allow-list does not grant to the vault's namespace is a terminal error (reason VaultNotAllowed).
+ */
+export function vaultAccess(vault: BackupVaultObject, allow: FilesystemVaultAllowList): VaultAccess {
+  const refusal = filesystemVaultRefusal(vault, allow);
+  if (refusal) throw new TerminalError(`BackupVault ${vault.metadata.namespace}/${vault.metadata.name}: ${refusal}`, { reason: Reasons.VaultNotAllowed });
   const spec = vault.spec;
   const keyRef = spec.encryption.keySecretRef;
   const keyVolume: V1Volume = { name: 'vault-key', secret: { secretName: keyRef.name, items: [{ key: keyRef.key ?? 'key', path: 'vault.key' }], defaultMode: 0o400 } };
@@ -46,16 +65,15 @@ export function vaultAccess(vault: BackupVaultObject): VaultAccess {
   const fs = spec.filesystem;
   if (fs?.path) {
     return {
-      url: `file://${fs.path}`,
+      url: vaultUrl(vault),
       env: [],
-      volumes: [keyVolume, { name: 'vault-data', hostPath: { path: fs.path, type: 'DirectoryOrCreate' } }],
-      mounts: [keyMount, { name: 'vault-data', mountPath: fs.path }],
+      volumes: [keyVolume, { name: 'vault-data', hostPath: { path: fs.path, type: 'Directory' } }],
+      mounts: [keyMount, { name: 'vault-data', mountPath: FS_VAULT_MOUNT }],
     };
   }
   if (fs?.persistentVolumeClaim) {
-    const sub = (fs.persistentVolumeClaim.subPath ?? '').replace(/^\/+|\/+$/g, '');
     return {
-      url: `file://${FS_VAULT_MOUNT}${sub ? `/${sub}` : ''}`,
+      url: vaultUrl(vault),
       env: [],
       volumes: [keyVolume, { name: 'vault-data', persistentVolumeClaim: { claimName: fs.persistentVolumeClaim.claimName } }],
       mounts: [keyMount, { name: 'vault-data', mountPath: FS_VAULT_MOUNT }],

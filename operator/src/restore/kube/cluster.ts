@@ -95,7 +95,7 @@ export class KubeRestoreCluster implements RestoreCluster {
       read: () => this.core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: disk.pvcName }),
       create: () => this.core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: pvc }),
     }));
-    const body = restorePod({ ref, vmName: plan.targetVMName, disk, attempt, vault: vaultAccess(vault) }, this.opts.pods);
+    const body = restorePod({ ref, vmName: plan.targetVMName, disk, attempt, vault: vaultAccess(vault, this.opts.pods.filesystemVaults ?? []) }, this.opts.pods);
     const name = body.metadata!.name!;
     const { adopted } = await this.adopt(ref, () => createOrAdopt<V1Pod>({
       kind: 'Pod', name, job: ref, isOurs: (o) => ownedByRestore(o, ref),

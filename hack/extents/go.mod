@@ -1,0 +1,3 @@
+module tresor.local/extents
+
+go 1.25
