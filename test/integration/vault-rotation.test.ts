@@ -1,7 +1,7 @@
 // Key rotation end to end through the CLI against the real S3 server: back up, rotate the data key, back up,
 // add a new master key, back up with it, retire the old master key, and restore every point byte for byte.
-// Also: a config edited without the key (review R4) is refused by `vault check`, and object names keep
-// namespace, VM and volume to themselves (R10).
+// Also: a config edited without the key (review R4) is refused by `vault check` and by a backup, and object
+// names keep namespace, VM and volume to themselves (R10).
 import { spawnSync } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -109,10 +109,24 @@ test('back up, rotate, back up, new master key, back up, retire the old master k
   const verify = tresor('vault', 'verify', '--vault', url, '--key-file', k2, '--read-data', '--json');
   assert.is(verify.code, 0, verify.out + verify.err);
   assert.is((JSON.parse(verify.out) as { manifests: number }).manifests, 3);
+});
 
-  // R10: what a bucket reader sees names neither the namespace, the VM nor the volume.
-  const names = await objectNames();
+test('R10: after a backup, the object names a bucket reader sees reveal neither namespace, VM nor volume', async () => {
+  const k = join(dir, 'r10.key');
+  const r10 = `s3://${bucket}/r10?endpoint=${encodeURIComponent(testEnv().s3.endpoint)}`;
+  ok('vault', 'init', '--vault', r10, '--key-file', k);
+  const src = join(dir, 'r10.img');
+  await writeImage(src, 2 * MiB, [{ offset: 0, length: 2 * MiB, fill: 'random' }]);
+  ok('disk', 'backup', '--vault', r10, '--key-file', k, '--source', src, '--disk-id', DISK);
+  const r = await s3Client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'r10/' }));
+  const names = (r.Contents ?? []).map((o) => o.Key ?? '');
+  assert.ok(names.some((n) => n.startsWith('r10/manifests/')), `no manifest among ${names.join(' ')}`);
   for (const part of ['tenant-a', '0f1e2d3c', 'root-disk']) assert.not.ok(names.some((n) => n.includes(part)), `${part} in ${names.join(' ')}`);
+  // The disk still lists by its readable id (the CLI keys it), and restores.
+  const list = JSON.parse(ok('disk', 'list', '--vault', r10, '--key-file', k, '--disk-id', DISK, '--json')) as unknown[];
+  assert.is(list.length, 1);
+  ok('disk', 'restore', '--vault', r10, '--key-file', k, '--disk-id', DISK, '--target', join(dir, 'r10.out'));
+  assert.ok(await sameBytes(src, join(dir, 'r10.out')));
 });
 
 test('R4: a config edited without the key (block size) is refused with a clear error; the original opens again', async () => {

@@ -14,9 +14,14 @@ const S3 = obj('An S3-compatible bucket (AWS S3, MinIO, Ceph RGW, versitygw, ...
   ),
   bucket: str('Name of the bucket; it must exist.', { minLength: 3, maxLength: 63, pattern: '^[a-z0-9][a-z0-9.-]*[a-z0-9]$' }),
   prefix: Type.Optional(
-    str('Key prefix under which the vault keeps all its objects, so several vaults can share a bucket; no leading slash.', {
+    str('Key prefix under which the vault keeps all its objects, so several vaults can share a bucket: segments of letters, digits ' +
+      'and !_.*\'()- separated by single slashes, no leading slash, no "." or ".." segment.', {
       maxLength: 512,
-      pattern: '^([^/].*)?$',
+      pattern: "^([A-Za-z0-9!_.*'()-]+/)*[A-Za-z0-9!_.*'()-]*$",
+      'x-kubernetes-validations': [rule<string>(
+        { rule: "!self.split('/').exists(s, s == '.' || s == '..')", message: 's3.prefix must not contain "." or ".." segments' },
+        (p) => !p.split('/').some((x) => x === '.' || x === '..'),
+      )],
       default: '',
     }),
   ),
@@ -72,12 +77,14 @@ const Filesystem = obj(
 );
 
 const Encryption = obj(
-  'How the vault\'s data is encrypted (AES-256-GCM with keys derived from the vault key). Immutable: data written under one key cannot be read with another.',
+  'How the vault\'s data is encrypted (AES-256-GCM under data keys that the master key in the Secret wraps). Immutable: which Secret ' +
+    'holds the key cannot change; rotate keys with tresor vault rotate-key and update the Secret\'s value.',
   {
     keySecretRef: obj('The Secret holding the vault key.', {
       name: name('Name of the Secret in the vault\'s namespace.'),
       key: Type.Optional(
-        str('Key within the Secret whose value is the vault key (at least 32 bytes of random data).', {
+        str('Key within the Secret whose value is the vault\'s master key: 64 hex digits (32 random bytes, e.g. from openssl rand -hex 32). ' +
+          'The value may change to a new master key added with tresor vault rotate-key --new-key-file.', {
           minLength: 1,
           maxLength: 253,
           default: 'key',

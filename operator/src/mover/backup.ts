@@ -235,7 +235,8 @@ export async function backupDisk(o: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
   const layoutOf = startLayout(o.source, o.changed !== undefined);
   // The lock keeps forget from removing our parent while we read it; GC runs alongside (ADR 0015).
-  const lock = await acquireLock(o.vault.store, 'backup', o.diskId, o.lock);
+  // Named by the disk's keyed tag: a bucket reader learns no namespace, VM or volume from lock names (ADR 0019).
+  const lock = await acquireLock(o.vault.store, 'backup', o.vault.diskTag(o.diskId), o.lock);
   try {
     const { parent, why } = await resolveParent(o);
     const layout = await layoutOf(parent !== undefined);

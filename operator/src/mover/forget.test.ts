@@ -82,7 +82,7 @@ test('a backup of the same disk in flight defers forget; one of another disk doe
   await writeImage(src, 2 * MiB, [{ offset: 0, length: 2 * MiB, fill: 'text' }]);
   const b = await backupDisk({ vault, source: src, diskId: 'd' });
   const other = await acquireLock(vault.store, 'backup', 'elsewhere');
-  const same = await acquireLock(vault.store, 'backup', 'd');
+  const same = await acquireLock(vault.store, 'backup', vault.diskTag('d'));
   try {
     const r = await forgetBackup(vault, 'd', b.backupId);
     assert.is(r.outcome, 'deferred');

@@ -52,7 +52,7 @@ export async function forgetBackup(v: Vault, diskId: string, backupId: string, o
   {
     // A backup of this disk may have listed this manifest as its parent and not read it yet. Locks are judged
     // on the store's clock and an unreadable one counts as live (ADR 0014).
-    const busy = await liveLocks(v.store, 'backup', undefined, diskId);
+    const busy = await liveLocks(v.store, 'backup', undefined, v.diskTag(diskId));
     if (busy.length > 0) return { ...base, outcome: 'deferred', reason: `a backup of disk ${diskId} is in flight: forgot nothing, try again when it ended` };
     let created: number;
     try {

@@ -151,6 +151,22 @@ test('R10/L1: object names reveal neither namespace, VM nor volume; a disk still
   assert.is.not(w.diskTag('tenant-a.0f1e2d3c-uid.root-disk'), v.diskTag('tenant-a.0f1e2d3c-uid.root-disk'));
 });
 
+test('R10/L1: while a backup runs, its lock is named by the disk tag, not the disk id', async () => {
+  const { mkdtemp } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { backupDisk } = await import('../mover/backup.ts');
+  const { writeImage } = await import('../mover/fixtures.ts');
+  const v = await Vault.init(new MemoryStore(), randomBytes(32), 64 * 1024);
+  const src = `${await mkdtemp(`${tmpdir()}/tresor-r10-`)}/d.img`;
+  await writeImage(src, 1 << 20, [{ offset: 0, length: 1 << 20, fill: 'random' }]);
+  const seen = new Set<string>();
+  await backupDisk({ vault: v, source: src, diskId: 'tenant-a.0f1e2d3c-uid.root-disk', onProgress: () => {
+    for (const k of (v.store as MemoryStore).objects.keys()) if (k.startsWith('locks/')) seen.add(k);
+  } });
+  assert.ok(seen.size > 0, 'no lock seen while the backup ran');
+  for (const k of seen) assert.match(k, new RegExp(`^locks/backup-${v.diskTag('tenant-a.0f1e2d3c-uid.root-disk')}-[0-9a-f]{6}$`));
+});
+
 test('a manifest copied under another disk tag or backup id fails to open', async () => {
   const v = await Vault.init(new MemoryStore(), randomBytes(32));
   await v.putManifest(manifest(v, 'a', 'b1'));

@@ -8,6 +8,7 @@ import { Reasons } from '../api/constants.ts';
 import type { BackupVaultObject } from '../api/types.ts';
 import { parseConfig, unlockConfig, type VaultConfig, VaultConfigError } from '../vault/config.ts';
 import { parseKeyBytes, weakKeyReason } from '../vault/keys.ts';
+import { s3Prefix } from '../vault/location.ts';
 import { endpointRefusal, filesystemVaultRefusal, type FilesystemVaultAllowList } from './trust.ts';
 
 /** What one check found: the Ready condition's status, reason and message, and what status may record. */
@@ -120,7 +121,12 @@ export async function s3Target(vault: BackupVaultObject, secrets: SecretReader, 
     const what = data === undefined ? 'does not exist' : `lacks ${missing.join(' and ')}`;
     return { ok: false, check: fail(Reasons.CredentialsMissing, `Secret ${ns}/${name} (spec.s3.credentialsSecretRef) ${what}: it needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`, backend) };
   }
-  const prefix = (s3.prefix ?? '').replace(/^\/+/, '');
+  let prefix: string;
+  try {
+    prefix = s3Prefix(s3.prefix ?? '');
+  } catch (err) {
+    return { ok: false, check: fail(Reasons.VaultUnreachable, `spec.s3.prefix: ${(err as Error).message}`, backend) };
+  }
   const token = data.AWS_SESSION_TOKEN?.toString('utf8');
   return {
     ok: true,
@@ -128,7 +134,7 @@ export async function s3Target(vault: BackupVaultObject, secrets: SecretReader, 
       ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
       region: s3.region ?? 'us-east-1',
       bucket: s3.bucket,
-      prefix: prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`,
+      prefix,
       forcePathStyle: s3.forcePathStyle ?? false,
       credentials: {
         accessKeyId: data.AWS_ACCESS_KEY_ID!.toString('utf8').trim(),

@@ -6,6 +6,7 @@
 import type { V1EnvVar, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { Reasons } from '../../api/constants.ts';
 import type { BackupVaultObject } from '../../api/types.ts';
+import { s3VaultUrl } from '../../vault/location.ts';
 import { TerminalError } from '../../runtime/errors.ts';
 import { filesystemVaultRefusal, type FilesystemVaultAllowList } from '../../vaults/trust.ts';
 
@@ -28,14 +29,10 @@ function secretEnv(name: string, secret: string, optional = false): V1EnvVar {
 }
 
 function s3Access(s3: NonNullable<BackupVaultObject['spec']['s3']>): Pick<VaultAccess, 'url' | 'env'> {
-  const q = new URLSearchParams();
-  if (s3.endpoint) q.set('endpoint', s3.endpoint);
-  if (s3.region) q.set('region', s3.region);
-  const prefix = (s3.prefix ?? '').replace(/^\/+/, '');
-  const query = q.toString();
   const secret = s3.credentialsSecretRef.name;
   return {
-    url: `s3://${s3.bucket}/${prefix}${query ? `?${query}` : ''}`,
+    // Encoded by the same module that parses it in the pods, so both sides use one prefix (review L2/R11).
+    url: s3VaultUrl(s3),
     env: [
       secretEnv('AWS_ACCESS_KEY_ID', secret),
       secretEnv('AWS_SECRET_ACCESS_KEY', secret),
