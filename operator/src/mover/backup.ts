@@ -235,7 +235,9 @@ export async function backupDisk(o: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
   const layoutOf = startLayout(o.source, o.changed !== undefined);
   // The lock keeps forget from removing our parent while we read it; GC runs alongside (ADR 0015).
-  const lock = await acquireLock(o.vault.store, 'backup', o.diskId, o.lock);
+  // Refresh failures are reported, not swallowed: the lease aborts the backup if they outlast it (ADR 0014).
+  const onRefreshError = o.lock?.onRefreshError ?? ((err: unknown) => console.warn(`tresor: could not refresh the backup lock of ${o.diskId}: ${(err as Error).message}`));
+  const lock = await acquireLock(o.vault.store, 'backup', o.diskId, { ...o.lock, onRefreshError });
   try {
     const { parent, why } = await resolveParent(o);
     const layout = await layoutOf(parent !== undefined);
