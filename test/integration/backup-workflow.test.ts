@@ -64,6 +64,10 @@ class FakeCluster implements BackupCluster {
     this.calls.push(`${job.name} recovery-point`);
     return job.name;
   }
+  async forgetPublished(job: JobRef, p: { disks: ReadonlyArray<{ disk: VmDisk; manifestId: string }> }): Promise<string[]> {
+    this.calls.push(`${job.name} forget ${p.disks.map((d) => d.manifestId).join(',')}`);
+    return p.disks.map((d) => `${d.manifestId}: forgotten`);
+  }
   async cleanup(job: JobRef, opts: { keepSnapshots: boolean }): Promise<void> {
     this.calls.push(`${job.name} cleanup keep=${opts.keepSnapshots}`);
   }
@@ -172,6 +176,9 @@ t('a transfer that keeps failing stops after the attempt limit: Failed with Tran
   assert.is(cluster.calls.filter((c) => c.startsWith('broken transfer root')).length, 3);
   assert.ok(cluster.calls.includes('broken cleanup keep=false'));
   assert.not.ok(cluster.calls.includes('broken recovery-point'));
+  // The disk that did publish leaves no orphan manifest: the job forgets it before failing.
+  assert.ok(cluster.calls.includes('broken forget m-data'), cluster.calls.filter((c) => c.startsWith('broken')).join(' | '));
+  assert.match((result as { message: string }).message, /m-data: forgotten/);
 });
 
 t('the policy\'s transfer.maxRetries applies: maxRetries 1 allows 2 pods per disk, so 2 failures fail the job', async () => {

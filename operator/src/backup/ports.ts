@@ -71,6 +71,12 @@ export interface BackupCluster {
   runTransfer(job: JobRef, disk: VmDisk, attempt: number): Promise<TransferOutcome>;
   /** Creates (or adopts) the job's RecoveryPoint and returns its name. */
   recordRecoveryPoint(job: JobRef, point: RecoveryPointRecord): Promise<string>;
+  /**
+   * Forgets, in the job's vault, the manifests that some disks of a failed job published: no RecoveryPoint
+   * records them, so nothing else ever would (ADR 0016). Idempotent; never throws for a forget that
+   * must wait (retention lock, a backup of the disk in flight): those stay and are reported.
+   */
+  forgetPublished(job: JobRef, published: { readonly vaultName: string; readonly vmName: string; readonly disks: ReadonlyArray<{ readonly disk: VmDisk; readonly manifestId: string }> }): Promise<string[]>;
   /** Deletes the job's transfer pods, temporary PVCs and (unless kept) snapshots; tolerates NotFound. */
   cleanup(job: JobRef, opts: { keepSnapshots: boolean }): Promise<void>;
   /** Writes the job's status through the one status writer. */

@@ -118,7 +118,10 @@ export function registerBackupWorkflows(cluster: BackupCluster, limits: BackupLi
       if (bad.length > 0) {
         const msg = bad.map((t) => `${t.disk.name}: ${t.outcome.ok ? '' : t.outcome.message} (after ${t.attempts} attempt(s))`).join('; ');
         await write(job, 'disks-failed', { fields: { disks }, conditions: [] });
-        return fail(job, Reasons.TransferFailed, `disk transfer failed: ${msg}`, ConditionTypes.DataTransferred);
+        // The disks that did publish have manifests no RecoveryPoint will record: forget them now (ADR 0016).
+        const published = transfers.flatMap((t) => (t.outcome.ok ? [{ disk: t.disk, manifestId: t.outcome.result.manifestId }] : []));
+        const forgot = published.length === 0 ? [] : await step('forget-published', () => cluster.forgetPublished(job, { vaultName: obs.vaultName, vmName: obs.vmName, disks: published })).catch((err: unknown) => [`not forgotten: ${(err as Error).message}`]);
+        return fail(job, Reasons.TransferFailed, `disk transfer failed: ${msg}${forgot.length > 0 ? `; manifests of the disks that did publish: ${forgot.join(', ')}` : ''}`, ConditionTypes.DataTransferred);
       }
 
       const snapshotOf = new Map(snap.snapshots.map((s) => [s.disk, s.snapshotName]));

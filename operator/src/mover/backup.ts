@@ -236,7 +236,9 @@ export async function backupDisk(o: BackupOptions): Promise<BackupResult> {
   const layoutOf = startLayout(o.source, o.changed !== undefined);
   // The lock keeps forget from removing our parent while we read it; GC runs alongside (ADR 0015).
   // Named by the disk's keyed tag: a bucket reader learns no namespace, VM or volume from lock names (ADR 0019).
-  const lock = await acquireLock(o.vault.store, 'backup', o.vault.diskTag(o.diskId), o.lock);
+  // Refresh failures are reported, not swallowed: the lease aborts the backup if they outlast it (ADR 0014).
+  const onRefreshError = o.lock?.onRefreshError ?? ((err: unknown) => console.warn(`tresor: could not refresh the backup lock of ${o.diskId}: ${(err as Error).message}`));
+  const lock = await acquireLock(o.vault.store, 'backup', o.vault.diskTag(o.diskId), { ...o.lock, onRefreshError });
   try {
     const { parent, why } = await resolveParent(o);
     const layout = await layoutOf(parent !== undefined);

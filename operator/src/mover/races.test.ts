@@ -1,4 +1,4 @@
-// The review's reproductions R1, R1b and R1c (security-2026-12.md, H1) as tests: GC racing a backup that
+// The review's reproductions R1, R1b, R1c (security-2026-12.md, H1) and R3 (M3) as tests: GC racing a backup that
 // reuses blocks must never leave a published manifest with a missing block. Each failed on the old code.
 import { randomBytes } from 'node:crypto';
 import { copyFile } from 'node:fs/promises';
@@ -9,14 +9,15 @@ import * as assert from 'uvu/assert';
 import { forgetBackup } from '../vault/forget.ts';
 import { gcVault } from '../vault/gc.ts';
 import { acquireLock, liveLocks } from '../vault/locks.ts';
+import { FsStore } from '../vault/fs-store.ts';
 import { MemoryStore } from '../vault/store.ts';
 import { verifyVault } from '../vault/verify.ts';
-import { Vault } from '../vault/vault.ts';
+import { blockKey, Vault } from '../vault/vault.ts';
 import { backupDisk } from './backup.ts';
 import { ageObjects, sameBytes, tempDir, writeImage } from './fixtures.ts';
 import { restoreDisk } from './restore.ts';
 
-const test = suite('vault: gc and backup races (R1, R1b, R1c)');
+const test = suite('vault: gc and backup races (R1, R1b, R1c, R3)');
 const MiB = 1 << 20;
 const HOUR = 3_600_000;
 let dir = '';
@@ -140,6 +141,28 @@ test('R1b: a lock written on a clock 11 min slow is live for GC and forget, and 
   } finally {
     mock.timers.reset();
   }
+});
+
+test('R3: after verify --repair quarantined a corrupt block, the next incremental re-uploads it and is whole', async () => {
+  const vault = await Vault.init(new FsStore(join(dir, 'r3-vault')), randomBytes(32));
+  const src = join(dir, 'r3.img');
+  await writeImage(src, 2 * MiB, [{ offset: 0, length: 2 * MiB, fill: 'random' }]);
+  const first = await backupDisk({ vault, source: src, diskId: 'd' });
+  const m = await vault.getManifest('d', first.backupId);
+  const key = blockKey(m.map.subarray(0, 32));
+  const sealed = await vault.store.get(key);
+  sealed[40] = (sealed[40] as number) ^ 0xff;
+  await vault.store.put(key, sealed);
+  const repaired = await verifyVault(vault, { readData: true, repair: true });
+  assert.is(repaired.quarantined, 1);
+  // A scheduled backup: --parent auto, the parent's map names the quarantined block.
+  const inc = await backupDisk({ vault, source: src, diskId: 'd', parent: 'auto' });
+  assert.is(inc.parentId, first.backupId);
+  const v = await verifyVault(vault, { readData: true });
+  assert.ok(v.ok, `damaged after the incremental: ${JSON.stringify(v.damagedBackups)}`);
+  const out = join(dir, 'r3.out');
+  await restoreDisk({ vault, diskId: 'd', backupId: inc.backupId, target: out });
+  assert.ok(await sameBytes(src, out));
 });
 
 test.run();

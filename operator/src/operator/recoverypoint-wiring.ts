@@ -55,6 +55,11 @@ function podApi(kc: KubeConfig): CheckPodApi {
   };
 }
 
+/** How the operator reaches a vault for forget and GC: in-process for S3, through a pod for a filesystem. */
+export function maintenanceDeps(kc: KubeConfig, pods: PodSettings): MaintenanceDeps {
+  return { secrets: coreSecretReader(kc), pods: { api: podApi(kc), settings: pods } };
+}
+
 /** Builds the RecoveryPoint controller and the GC scheduler. */
 export function wireRecoveryPoints(input: RecoveryPointWiringInput): { controllers: ManagedController[] } {
   const { kc, log } = input;
@@ -62,7 +67,7 @@ export function wireRecoveryPoints(input: RecoveryPointWiringInput): { controlle
   const vaults = shared<BackupVaultObject>(input, 'backupvaults');
   const restores = shared<VirtualMachineRestoreObject>(input, 'virtualmachinerestores');
   const core = kc.makeApiClient(CoreV1Api);
-  const deps: MaintenanceDeps = { secrets: coreSecretReader(kc), pods: { api: podApi(kc), settings: input.pods } };
+  const deps = maintenanceDeps(kc, input.pods);
   const vault = (ns: string, name: string): BackupVaultObject | undefined => vaults.get(`${ns}/${name}`);
   const gc = new VaultGcScheduler({
     vault, gc: (v) => gcInVault(v, { graceMs: input.gc.graceMs, marginMs: input.gc.marginMs }, deps), events: input.events,

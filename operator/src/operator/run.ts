@@ -28,7 +28,8 @@ import { wirePolicyControllers } from './policy-wiring.ts';
 import { HolderTrackingLease, recoverExecutor } from './recovery.ts';
 import { watchWorkflowStore } from './store-watch.ts';
 import { wireRestores } from './restore-wiring.ts';
-import { wireRecoveryPoints } from './recoverypoint-wiring.ts';
+import { maintenanceDeps, wireRecoveryPoints } from './recoverypoint-wiring.ts';
+import { forgetInVault } from '../vaults/maintenance.ts';
 import { wireBackupMetrics } from './metrics-wiring.ts';
 
 /** How often the workflow database is probed for loss. */
@@ -52,7 +53,11 @@ function vmbInformer(kc: KubeConfig, cfg: OperatorConfig, metrics: ReturnType<ty
 }
 
 async function launchDbos(cfg: OperatorConfig, kc: KubeConfig, events: EventRecorder, onStoreLost: (err: unknown) => void): Promise<BackupController> {
-  const cluster = new KubeBackupCluster({ kubeConfig: kc, pods: cfg.pods, events, pendingTimeoutMs: cfg.podPendingTimeoutMs, log: jsonLogger('backup-cluster', cfg.verbose) });
+  const maintenance = maintenanceDeps(kc, cfg.pods);
+  const cluster = new KubeBackupCluster({
+    kubeConfig: kc, pods: cfg.pods, events, pendingTimeoutMs: cfg.podPendingTimeoutMs, log: jsonLogger('backup-cluster', cfg.verbose),
+    forget: (v, disks) => forgetInVault(v, disks, maintenance),
+  });
   const workflows = registerBackupWorkflows(cluster, cfg.limits);
   DBOS.setConfig({ name: 'tresor', systemDatabaseUrl: cfg.pgUrl, executorID: cfg.executorId, applicationVersion: cfg.appVersion, logLevel: cfg.verbose ? 'info' : 'warn' });
   await DBOS.launch();

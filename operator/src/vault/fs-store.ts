@@ -12,6 +12,7 @@ const RESERVE_NAME = '.reserve';
 /** Objects that may use the reserve: locks, clock probes and condemned sets, never blocks or manifests. */
 const MAINTENANCE = /^(locks|clock|gc)\//;
 const UNLINKS = 16;
+const STAT_BATCH = 64;
 
 function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
@@ -159,15 +160,20 @@ export class FsStore implements ObjectStore {
       if (isNotFound(err)) return;
       throw err;
     }
-    for (const name of names) {
-      const p = join(dir, name);
-      const key = relative(this.root, p).split(sep).join('/');
-      const st = await stat(p).catch(() => undefined);
-      if (!st) continue;
-      if (st.isDirectory()) {
-        if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* this.walk(p, prefix);
-      } else if (!name.includes(TMP_MARK) && !name.startsWith('.') && key.startsWith(prefix)) {
-        yield { key, size: st.size, modified: st.mtime };
+    // Stats in parallel batches: one at a time made listing a million-block vault take minutes.
+    for (let i = 0; i < names.length; i += STAT_BATCH) {
+      const batch = names.slice(i, i + STAT_BATCH);
+      const stats = await Promise.all(batch.map((n) => stat(join(dir, n)).catch(() => undefined)));
+      for (const [k, name] of batch.entries()) {
+        const st = stats[k];
+        if (!st) continue;
+        const p = join(dir, name);
+        const key = relative(this.root, p).split(sep).join('/');
+        if (st.isDirectory()) {
+          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) yield* this.walk(p, prefix);
+        } else if (!name.includes(TMP_MARK) && !name.startsWith('.') && key.startsWith(prefix)) {
+          yield { key, size: st.size, modified: st.mtime };
+        }
       }
     }
   }

@@ -133,8 +133,9 @@ async function sweepShard(p: Pass, shard: string, refs: PrefixSet): Promise<void
       continue;
     }
     // Deletable only if condemned a margin ago and not re-uploaded since (a backup "rescues" a block that way).
+    // Strictly earlier: S3 stamps whole seconds, so a re-upload in the set's own second must count as newer.
     const condemnedIn = old.filter((s) => sortedHas(s.ids, id));
-    if (condemnedIn.some((s) => modified <= s.obj.writtenAt)) doomed.push({ key: b.key, size: b.size });
+    if (condemnedIn.some((s) => modified < s.obj.writtenAt)) doomed.push({ key: b.key, size: b.size });
     else {
       if (condemnedIn.length > 0) p.stats.rescued++;
       if (!young.some((s) => sortedHas(s, id))) fresh.push(id);

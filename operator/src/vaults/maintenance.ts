@@ -23,11 +23,16 @@ export interface DiskBackup {
 export const MAINTENANCE_ROLE = 'vault-maintenance';
 
 /** What maintenance needs: Secrets for S3 vaults, pods for filesystem vaults. */
+/** How long a GC maintenance pod may run (a pass over a large NFS vault takes hours, not minutes). */
+export const GC_POD_TIMEOUT_MS = 6 * 3_600_000;
+
 export interface MaintenanceDeps {
   readonly secrets: SecretReader;
   readonly pods?: { readonly api: CheckPodApi; readonly settings: PodSettings };
-  /** How long a maintenance pod may take; default 5 min. */
+  /** How long a forget pod may take; default 5 min. */
   readonly podTimeoutMs?: number;
+  /** How long a GC pod may take; default GC_POD_TIMEOUT_MS. */
+  readonly gcPodTimeoutMs?: number;
   readonly pollMs?: number;
 }
 
@@ -62,14 +67,14 @@ function shellQuote(s: string): string {
 }
 
 /** Runs a maintenance pod to its end and returns its termination message lines parsed as JSON where they are. */
-async function runPod(vault: BackupVaultObject, runs: readonly string[][], deps: MaintenanceDeps): Promise<{ reports: unknown[]; text: string; exitCode: number }> {
+async function runPod(vault: BackupVaultObject, runs: readonly string[][], deps: MaintenanceDeps, timeoutMs = deps.podTimeoutMs ?? 300_000): Promise<{ reports: unknown[]; text: string; exitCode: number }> {
   if (!deps.pods) throw new Error(`the filesystem vault ${vault.metadata.name} can only be opened by a pod, and the operator has no pod settings (--image)`);
   const { api, settings } = deps.pods;
   const ns = vault.metadata.namespace ?? '';
   const pod = maintenancePod(vault, runs, settings, Date.now());
   const podName = pod.metadata!.name!;
   await api.create(pod);
-  const deadline = Date.now() + (deps.podTimeoutMs ?? 300_000);
+  const deadline = Date.now() + timeoutMs;
   try {
     while (Date.now() < deadline) {
       const t = (await api.read(ns, podName))?.status?.containerStatuses?.[0]?.state?.terminated;
@@ -89,7 +94,7 @@ async function runPod(vault: BackupVaultObject, runs: readonly string[][], deps:
   } finally {
     await api.remove(ns, podName);
   }
-  throw new Error(`the maintenance pod ${ns}/${podName} of vault ${vault.metadata.name} did not finish within ${Math.round((deps.podTimeoutMs ?? 300_000) / 1000)} s`);
+  throw new Error(`the maintenance pod ${ns}/${podName} of vault ${vault.metadata.name} did not finish within ${Math.round(timeoutMs / 1000)} s`);
 }
 
 /**
@@ -125,7 +130,8 @@ export async function gcInVault(vault: BackupVaultObject, o: { graceMs: number; 
     return gcVault(v, { graceMs: o.graceMs, marginMs: o.marginMs, force });
   }
   const ms = (x: number): string => `${Math.max(0, Math.round(x))}ms`;
-  const r = await runPod(vault, [['vault', 'gc', '--grace', ms(o.graceMs), '--margin', ms(o.marginMs), ...(force ? ['--force'] : [])]], deps);
+  // A GC pass lists every block; on a large network filesystem that takes far longer than a forget.
+  const r = await runPod(vault, [['vault', 'gc', '--grace', ms(o.graceMs), '--margin', ms(o.marginMs), ...(force ? ['--force'] : [])]], deps, deps.gcPodTimeoutMs ?? GC_POD_TIMEOUT_MS);
   const report = r.reports.find((x): x is GcReport => typeof (x as GcReport).deferred === 'boolean');
   if (!report || r.exitCode !== 0) throw new Error(`gc of ${backendUrl(vault)} failed (pod exit ${r.exitCode}): ${r.text.trim().slice(-800) || 'no output'}`);
   return report;

@@ -3,7 +3,8 @@
 // what it reports into values for the workflow. Nothing here decides order or outcome; workflow.ts does.
 import { CoreV1Api, CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions, type V1OwnerReference, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
 import { API_VERSION, EventReasons, GROUP, Kinds, VERSION } from '../../api/constants.ts';
-import type { RecoveryPointObject } from '../../api/types.ts';
+import type { BackupVaultObject, RecoveryPointObject } from '../../api/types.ts';
+import type { ForgetReport } from '../../vault/forget.ts';
 import { setConditions, type Condition } from '../../runtime/conditions.ts';
 import type { EventRecorder } from '../../runtime/events.ts';
 import type { Logger } from '../../runtime/log.ts';
@@ -35,6 +36,8 @@ export interface KubeBackupClusterOptions {
   /** Least time between two progress writes of one disk onto the job's status; default 3 s. */
   readonly progressIntervalMs?: number;
   readonly log?: Logger;
+  /** Forgets manifests in a vault (the operator's maintenance path); absent: orphans of failed jobs are only logged. */
+  readonly forget?: (vault: BackupVaultObject, disks: ReadonlyArray<{ diskId: string; backupId: string }>) => Promise<ForgetReport[]>;
 }
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -150,6 +153,19 @@ export class KubeBackupCluster implements BackupCluster {
   }
 
   /** Creates (or adopts) the job's RecoveryPoint and marks it Available. */
+  async forgetPublished(job: JobRef, published: { vaultName: string; vmName: string; disks: ReadonlyArray<{ disk: VmDisk; manifestId: string }> }): Promise<string[]> {
+    if (published.disks.length === 0) return [];
+    const ctx = await this.reader.context(job);
+    const vm = await this.reader.vm(job, published.vmName);
+    const disks = published.disks.map((d) => ({ diskId: vaultDiskId(job.namespace, vm.metadata?.uid ?? '', d.disk.name), backupId: d.manifestId }));
+    if (!this.opts.forget) {
+      this.opts.log?.warn('manifests of a failed job stay in the vault (no forget configured)', { job: job.name, disks });
+      return disks.map((d) => `${d.diskId}/${d.backupId}: kept (no forget configured)`);
+    }
+    const reports = await this.opts.forget(ctx.vault, disks);
+    return reports.map((r) => `${r.diskId}/${r.backupId}: ${r.outcome}`);
+  }
+
   recordRecoveryPoint(job: JobRef, record: RecoveryPointRecord): Promise<string> {
     return retrying(() => this.record(job, record));
   }
