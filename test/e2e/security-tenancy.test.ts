@@ -114,6 +114,13 @@ t('as alice (edit + tresor-edit): a host-path vault is refused, a granted one is
   assert.is(dots, `The BackupVault "evil-dots" is invalid: spec.filesystem.path: Invalid value: "${ctx.tmp}/../../etc": filesystem.path must not contain "." or ".." segments`);
   const ok = asAlice(['create', '-f', '-'], fsVault(ctx.ns, 'granted', { path: ctx.tmp }));
   assert.is(ok.code, 0, ok.out);
+  // Granted, but a hostPath volume is not allowed under PSA restricted: a verdict on the vault, no pod.
+  const granted = await eventually('the granted host-path vault judged', async () => {
+    const o = (await custom.getNamespacedCustomObject({ ...TRESOR, plural: 'backupvaults', namespace: ctx.ns, name: 'granted' })) as BackupVaultObject;
+    return o.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'False');
+  }, 60_000);
+  assert.is(granted.reason, 'PodRejected');
+  assert.match(granted.message ?? '', /violates PodSecurity "restricted:latest": restricted volume types .*use an S3 or PVC vault there/);
   // An admin may create anything the policy allows admins, but the operator still applies its own list.
   assert.is(kubectl(['create', '-f', '-'], { input: fsVault(ctx.ns, 'admin-made', { path: '/var/lib/kubelet' }) }).code, 0);
   const v = await eventually('the ungranted vault is VaultNotAllowed', async () => {
@@ -136,7 +143,7 @@ t('as alice: no Secret of the operator\'s namespace, and no RecoveryPoint create
   assert.is(refused(['-n', ctx.ns, 'label', 'recoverypoints.tresor.io', name, 'tresor.io/vault=other', '--overwrite']), `Error from server (Forbidden): recoverypoints.tresor.io "${name}" is forbidden: ValidatingAdmissionPolicy '${rpPolicy}' with binding '${rpPolicy}' denied request: the tresor.io/ labels of a RecoveryPoint are written only by the Tresor operator`);
   assert.is(refused(['-n', ctx.ns, 'patch', 'recoverypoints.tresor.io', name, '--subresource=status', '--type=merge', '-p', '{"status":{"tier":"Snapshot"}}']), `Error from server (Forbidden): recoverypoints.tresor.io "${name}" is forbidden: User "${ALICE}" cannot get resource "recoverypoints/status" in API group "tresor.io" in the namespace "${ctx.ns}"`);
   // Even a tenant someone wrongly granted status rights cannot write it: the policy, not RBAC, refuses.
-  assert.is(kubectl(['-n', ctx.ns, 'create', 'role', 'status-writer', '--verb=patch,update', '--resource=recoverypoints.tresor.io/status,backupvaults.tresor.io/status']).code, 0);
+  assert.is(kubectl(['-n', ctx.ns, 'create', 'role', 'status-writer', '--verb=get,patch,update', '--resource=recoverypoints.tresor.io/status,backupvaults.tresor.io/status']).code, 0);
   assert.is(kubectl(['-n', ctx.ns, 'create', 'rolebinding', 'alice-status', '--role=status-writer', `--user=${ALICE}`]).code, 0);
   const statusPolicy = `${s.release}-tresor-status.tresor.io`;
   const statusRefusal = await eventually('the status role to take effect', async () => {

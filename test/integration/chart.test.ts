@@ -102,7 +102,7 @@ h('the Deployment sets every TRESOR_* variable the operator reads, the URL from 
   const objs = template('tresor', 'tresor-system', ALL_ON);
   const c = containerOf(find(objs, 'Deployment'));
   const env = new Map(c.env.map((e) => [e.name, e]));
-  const read = [...new Set(readFileSync(join(ROOT, 'operator/src/operator/config.ts'), 'utf8').match(/TRESOR_[A-Z_]+/g) ?? [])];
+  const read = [...new Set(readFileSync(join(ROOT, 'operator/src/operator/config.ts'), 'utf8').match(/TRESOR_[A-Z0-9_]+/g) ?? [])];
   assert.ok(read.length >= 10, `variables found in config.ts: ${read.join(' ')}`);
   const unmapped = read.filter((v) => !env.has(v));
   assert.equal(unmapped, [], `config.ts reads variables the chart does not set: ${unmapped.join(', ')}`);

@@ -92,6 +92,8 @@ export const Reasons = {
   VaultUnsupported: 'VaultUnsupported',
   /** A filesystem vault the operator's allow-list does not grant to the vault's namespace (ADR 0090). */
   VaultNotAllowed: 'VaultNotAllowed',
+  /** The namespace refused the vault's check pod (Pod Security Admission, quota). */
+  PodRejected: 'PodRejected',
   /** An S3 endpoint outside the operator's allow-list (TRESOR_S3_ENDPOINTS): the operator does not call it. */
   EndpointNotAllowed: 'EndpointNotAllowed',
   /** A RecoveryPoint naming vault data of another namespace or VM (review H4): never restored or forgotten. */

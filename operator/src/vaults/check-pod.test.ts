@@ -69,4 +69,15 @@ test('a pod that never ends is VaultUnreachable with what it was waiting for, an
   assert.is(f.pods.size, 0);
 });
 
+test('a check pod the namespace refuses (Pod Security) is a PodRejected verdict with the apiserver\'s reason, not an error to retry', async () => {
+  const f = fakePods(undefined);
+  const body = JSON.stringify({ kind: 'Status', message: 'pods "onsite-check-x" is forbidden: violates PodSecurity "restricted:latest": restricted volume types (volume "vault-data" uses restricted volume type "hostPath")', code: 403 });
+  const refusing: CheckPodApi = { ...f.api, create: async () => { throw Object.assign(new Error('HTTP-Code: 403'), { code: 403, body }); } };
+  const r = await checkWithPod(vault, { pods: refusing, settings, pollMs: 1 });
+  assert.equal([r.status, r.reason], ['False', 'PodRejected']);
+  assert.match(r.message, /violates PodSecurity "restricted:latest".*use an S3 or PVC vault there/);
+  const failing: CheckPodApi = { ...f.api, create: async () => { throw Object.assign(new Error('HTTP-Code: 500'), { code: 500 }); } };
+  await checkWithPod(vault, { pods: failing, settings, pollMs: 1 }).then(() => assert.unreachable('a 500 stays an error'), (e: Error) => assert.match(e.message, /500/));
+});
+
 test.run();

@@ -11,6 +11,7 @@ import type { PodSettings } from '../backup/kube/specs.ts';
 import { DEFAULT_POD_RESOURCES, hardenPodSpec } from '../backup/kube/hardening.ts';
 import { KEY_FILE, vaultAccess, vaultUrl } from '../backup/kube/vault-access.ts';
 import { childName } from '../backup/names.ts';
+import { httpStatusOf } from '../runtime/errors.ts';
 import { backendUrl, type VaultCheck } from './probe.ts';
 
 /** The role label value of check pods. */
@@ -135,6 +136,17 @@ async function removeAll(deps: CheckPodDeps, namespace: string, vault: string): 
   for (const p of await deps.pods.list(namespace, checkPodSelector(vault))) await deps.pods.remove(namespace, p.metadata!.name!);
 }
 
+/** The apiserver's message in a client-node ApiException (its JSON body), else the error's own. */
+function apiMessage(err: unknown): string {
+  try {
+    const m = (JSON.parse(String((err as { body?: unknown }).body)) as { message?: unknown }).message;
+    if (typeof m === 'string') return m;
+  } catch {
+    // not a JSON Status body
+  }
+  return (err as Error).message ?? String(err);
+}
+
 /** Runs one check pod for a filesystem vault and judges it; always removes its pods. */
 export async function checkWithPod(vault: BackupVaultObject, deps: CheckPodDeps, signal?: AbortSignal): Promise<VaultCheck> {
   const now = deps.now ?? Date.now;
@@ -143,7 +155,15 @@ export async function checkWithPod(vault: BackupVaultObject, deps: CheckPodDeps,
   const timeoutMs = deps.timeoutMs ?? 120_000;
   await removeAll(deps, ns, vault.metadata.name!);
   const pod = checkPod(vault, deps.settings, now());
-  await deps.pods.create(pod);
+  try {
+    await deps.pods.create(pod);
+  } catch (err) {
+    // Pod Security Admission (a host-path vault in a baseline/restricted namespace, ADR 0092) or a quota:
+    // retrying cannot help until someone changes the namespace or the vault, so it is a verdict, not an error.
+    if (httpStatusOf(err) !== 403) throw err;
+    const why = apiMessage(err);
+    return fail(Reasons.PodRejected, `the namespace refused the check pod (${why.slice(0, 300)}); host-path vaults cannot run where Pod Security baseline or restricted is enforced: use an S3 or PVC vault there`, backend, false);
+  }
   const deadline = now() + timeoutMs;
   let seen: V1Pod | undefined;
   try {
