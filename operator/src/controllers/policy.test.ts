@@ -4,7 +4,7 @@ import type { BackupPolicyStatus } from '../api/backuppolicy.ts';
 import type { RecoveryPointStatus } from '../api/recoverypoint.ts';
 import type { BackupPolicyObject, BackupVaultObject, RecoveryPointObject, VirtualMachineBackupObject } from '../api/types.ts';
 import type { StatusApi } from '../runtime/status.ts';
-import { PolicyController, type PolicyCache } from './policy.ts';
+import { CREATE_CONCURRENCY, inParallel, PolicyController, type PolicyCache } from './policy.ts';
 import type { VmSummary } from './policy-plan.ts';
 
 const NOW = Date.parse('2026-11-27T02:00:20Z');
@@ -191,6 +191,24 @@ function finishedJob(vm: string, day: number, phase: 'Succeeded' | 'Failed', ext
     status: { phase, completionTime: `2026-11-${String(day).padStart(2, '0')}T02:00:00Z` },
   } as unknown as VirtualMachineBackupObject;
 }
+
+test('jobs of a slot are created at most CREATE_CONCURRENCY at a time, and one failure does not stop the others', async () => {
+  let inFlight = 0;
+  let peak = 0;
+  const done: number[] = [];
+  const items = Array.from({ length: 30 }, (_, i) => i);
+  const err = await inParallel(items, CREATE_CONCURRENCY, async (i) => {
+    inFlight++;
+    peak = Math.max(peak, inFlight);
+    await new Promise((r) => setTimeout(r, 1 + (i % 3)));
+    inFlight--;
+    if (i === 4) throw new Error('409 on 4');
+    done.push(i);
+  }).catch((e: unknown) => e as Error);
+  assert.is(peak, CREATE_CONCURRENCY);
+  assert.is(done.length, 29);
+  assert.match(String(err), '409 on 4');
+});
 
 test('job history: per VM the newest 3 succeeded and 3 failed stay; older ones, and only the scheduler\'s, are deleted', async () => {
   const jobs = [

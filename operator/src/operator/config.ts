@@ -33,6 +33,8 @@ export interface OperatorConfig {
   readonly gc: { readonly delayMs: number; readonly graceMs: number; readonly marginMs: number };
   /** Finished VirtualMachineBackups kept per VM per policy, by outcome (ADR 0112). */
   readonly jobHistory: JobHistoryLimits;
+  /** Finished DBOS workflows are deleted this long after they completed, checked every hour (ADR 0113). */
+  readonly workflowRetentionMs: number;
 }
 
 function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 0): number {
@@ -107,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): OperatorConfig
     podPendingTimeoutMs: int(env, 'TRESOR_POD_PENDING_TIMEOUT_MS', 600_000, 1000),
     verbose: env.TRESOR_VERBOSE === '1',
     jobHistory: Object.freeze({ succeeded: int(env, 'TRESOR_JOB_HISTORY_SUCCEEDED', DEFAULT_JOB_HISTORY.succeeded, 1), failed: int(env, 'TRESOR_JOB_HISTORY_FAILED', DEFAULT_JOB_HISTORY.failed, 1) }),
+    workflowRetentionMs: int(env, 'TRESOR_WORKFLOW_RETENTION_HOURS', 168, 1) * 3_600_000,
     gc: Object.freeze({ delayMs: int(env, 'TRESOR_GC_DELAY_MS', 600_000), graceMs: int(env, 'TRESOR_GC_GRACE_MS', 3_600_000), marginMs: int(env, 'TRESOR_GC_MARGIN_MS', 3_600_000) }),
   });
 }

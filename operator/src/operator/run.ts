@@ -27,6 +27,7 @@ import type { OperatorConfig } from './config.ts';
 import { wirePolicyControllers } from './policy-wiring.ts';
 import { HolderTrackingLease, recoverExecutor } from './recovery.ts';
 import { watchWorkflowStore } from './store-watch.ts';
+import { dbosFinishedWorkflows, workflowRetention } from './workflow-retention.ts';
 import { wireRestores } from './restore-wiring.ts';
 import { maintenanceDeps, wireRecoveryPoints } from './recoverypoint-wiring.ts';
 import { forgetInVault } from '../vaults/maintenance.ts';
@@ -34,6 +35,9 @@ import { wireBackupMetrics } from './metrics-wiring.ts';
 
 /** How often the workflow database is probed for loss. */
 const STORE_PROBE_INTERVAL_MS = 10_000;
+/** How often finished workflows past their retention are pruned. */
+const WORKFLOW_RETENTION_INTERVAL_MS = 3_600_000;
+
 
 /** What a running operator exposes to its caller (tests read the ops port). */
 export interface RunningOperator {
@@ -94,6 +98,7 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
   const backupMetrics = wireBackupMetrics({ kubeConfig: kc, namespace: cfg.namespace, metrics, log, backups: informer, shared: policies.informers });
   const points = wireRecoveryPoints({ kc, workers: cfg.workers, metrics, log: jsonLogger('recoverypoint-controller', cfg.verbose), events, pods: cfg.pods, gc: cfg.gc, shared: [...policies.informers, ...restores.informers] });
   const lease = cfg.leaseNamespace ? new HolderTrackingLease(coordinationLeaseApi(kc, cfg.leaseNamespace, 'tresor-operator'), cfg.executorId) : undefined;
+  const retention = workflowRetention({ store: dbosFinishedWorkflows(), retentionMs: cfg.workflowRetentionMs, intervalMs: WORKFLOW_RETENTION_INTERVAL_MS, log });
   const takeover: ManagedController = {
     name: 'workflow-takeover',
     run: async () => {
@@ -110,7 +115,7 @@ export async function startOperator(cfg: OperatorConfig, signal: AbortSignal, kc
   const running = AbortSignal.any([signal, lost.signal]);
   const probing = new AbortController();
   void watchWorkflowStore({ probe: () => DBOS.getWorkflowStatus('tresor-store-probe'), onLost: onStoreLost, intervalMs: STORE_PROBE_INTERVAL_MS, log }, AbortSignal.any([running, probing.signal]));
-  const exited = runManager({ informers: allInformers, controllers: [takeover, controller, ...restores.controllers, ...policies.controllers, ...points.controllers], ...(elector ? { elector } : {}), log }, running)
+  const exited = runManager({ informers: allInformers, controllers: [takeover, retention, controller, ...restores.controllers, ...policies.controllers, ...points.controllers], ...(elector ? { elector } : {}), log }, running)
     .then((why) => (lost.signal.aborted ? 'database-lost' as const : why))
     .finally(async () => {
       probing.abort();
