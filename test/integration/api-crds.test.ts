@@ -138,7 +138,7 @@ t('kubectl explain on nested fields prints their descriptions', async () => {
   const fallback = await explain('virtualmachinebackups.status.disks.fallbackReason');
   assert.match(fallback, /Why the type or change detection is weaker than requested/);
   const key = await explain('backupvaults.spec.encryption.keySecretRef.key');
-  assert.match(key, /at least 32 bytes of random data/);
+  assert.match(key, /the vault's master key: 64 hex digits \(32 random bytes/);
 });
 
 t('kubectl get tresor lists every kind with its columns', (ctx) => {
