@@ -29,6 +29,10 @@ t.before(async () => {
 t.after(async () => {
   await DBOS.cancelWorkflow(`pending-${suffix}`).catch(() => undefined);
   await DBOS.shutdown();
+  // The cancelled workflow's DBOS.sleep timer outlives shutdown and kept this process alive for its full
+  // 10 min after uvu printed its summary. Exit once the summary is out (uvu's exit code is kept); unref'd,
+  // so a process with nothing left running exits on its own first.
+  setTimeout(() => process.exit(), 2_000).unref();
 });
 
 t('old finished workflows and their children go; pending and recent ones stay', async () => {
