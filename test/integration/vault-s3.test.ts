@@ -13,6 +13,7 @@ import { changeBlocks, imageKinds, sameBytes, tempDir, writeImage } from '../../
 import { restoreDisk } from '../../operator/src/mover/restore.ts';
 import { forgetBackup } from '../../operator/src/vault/forget.ts';
 import { gcVault } from '../../operator/src/vault/gc.ts';
+import { storeNow } from '../../operator/src/vault/locks.ts';
 import { storeFromUrl } from '../../operator/src/vault/location.ts';
 import { verifyVault } from '../../operator/src/vault/verify.ts';
 import { Vault } from '../../operator/src/vault/vault.ts';
@@ -156,6 +157,10 @@ test('forget on S3 removes only the parent\'s manifest; the child restores byte 
   assert.is((await forgetBackup(vault, 'forget', full.backupId)).outcome, 'forgotten');
   assert.is((await forgetBackup(vault, 'forget', full.backupId)).outcome, 'absent');
   assert.equal(await vault.listBackups('forget'), [inc.backupId]);
+  // S3 stamps whole seconds, and GC deletes only blocks strictly older than the set that condemned them:
+  // wait until the store's own clock has left the second of the last block write before the condemning pass.
+  const written = await storeNow(vault.store);
+  while ((await storeNow(vault.store)) <= written) await new Promise((r) => setTimeout(r, 100));
   await gcVault(vault, { graceMs: 0, marginMs: 0, force: true });
   const gc = await gcVault(vault, { graceMs: 0, marginMs: 0, force: true });
   assert.not.ok(gc.deferred);
